@@ -1,0 +1,278 @@
+"""Typed settings for svd-batch.
+
+The dataclasses below are registered in Hydra's ConfigStore as the schema of `conf/config.yaml`, so a typo'd key,
+a value of the wrong type or an unknown enum member fails while the config is composed, before anything loads.
+`load_config` turns the composed DictConfig into these objects and checks the ranges a type cannot express.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import II, MISSING, DictConfig, OmegaConf
+
+
+class SvdBatchError(Exception):
+    """An error whose message tells the user what is wrong and how to fix it (printed without a traceback)."""
+
+
+class ConfigError(SvdBatchError):
+    pass
+
+
+class ModelInit(Enum):
+    pretrained = "pretrained"  # from_pretrained(path): a hub id or a local diffusers-format folder
+    random = "random"  # the published full-size architecture with random weights (benchmarks, no download)
+    tiny = "tiny"  # a tiny SVD pipeline the project builds and saves once, then loads like a real one
+
+
+class Precision(Enum):
+    auto = "auto"
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+class Placement(Enum):
+    auto = "auto"
+    resident = "resident"  # pipe.to(device): everything stays on the GPU
+    model_offload = "model_offload"  # enable_model_cpu_offload: one component on the GPU at a time
+    sequential_offload = "sequential_offload"  # enable_sequential_cpu_offload: layer by layer, slowest, least memory
+
+
+class FitPolicy(Enum):
+    crop = "crop"  # scale to cover, centre-crop the overflow
+    pad = "pad"  # scale to fit, pad the rest (letterbox)
+    stretch = "stretch"  # resize to the target size, ignoring aspect ratio
+
+
+class ExportFormat(Enum):
+    mp4 = "mp4"
+    gif = "gif"
+    webp = "webp"
+    png = "png"  # a folder of lossless frames
+
+
+class TrackingMode(Enum):
+    offline = "offline"
+    online = "online"
+    disabled = "disabled"
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    path: str | None = None  # hub id or local folder; the tiny model lives under cache_dir
+    variant: str | None = None  # e.g. "fp16" for the hub's half-precision weight files
+    revision: str | None = None
+    init: ModelInit = ModelInit.pretrained
+    # the variant's native video shape; `sample.*` defaults to these
+    num_frames: int = 14
+    num_inference_steps: int = 25
+    height: int = 576
+    width: int = 1024
+
+
+@dataclass
+class HardwareConfig:
+    name: str = MISSING
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    dtype: Precision = Precision.auto
+    placement: Placement = Placement.auto
+    forward_chunking: bool = False  # unet.enable_forward_chunking(): smaller feed-forward activations
+    decode_chunk_size: int | None = None  # frames per VAE decode call; None lets the profile pick
+    compile_unet: bool = False
+    compile_mode: str | None = None  # torch.compile mode, e.g. "reduce-overhead" or "max-autotune"
+    compile_fullgraph: bool = False
+
+
+@dataclass
+class SampleParams:
+    """The arguments of one `StableVideoDiffusionPipeline.__call__`, named as diffusers names them."""
+
+    num_frames: int = II("model.num_frames")
+    num_inference_steps: int = II("model.num_inference_steps")
+    height: int = II("model.height")
+    width: int = II("model.width")
+    fps: int = 7
+    motion_bucket_id: int = 127
+    noise_aug_strength: float = 0.02
+    min_guidance_scale: float = 1.0
+    max_guidance_scale: float = 3.0
+    decode_chunk_size: int | None = None  # None: the hardware profile's value
+    seed: int = 42
+
+
+SAMPLE_PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SampleParams))
+SAMPLE_PARAM_TYPES: dict[str, type] = {
+    "num_frames": int,
+    "num_inference_steps": int,
+    "height": int,
+    "width": int,
+    "fps": int,
+    "motion_bucket_id": int,
+    "noise_aug_strength": float,
+    "min_guidance_scale": float,
+    "max_guidance_scale": float,
+    "decode_chunk_size": int,
+    "seed": int,
+}
+
+
+@dataclass
+class GridConfig:
+    """Values to sweep, per parameter; unset parameters keep their `sample` value.
+
+    One typed field per parameter, so `sweep.grid.seed=[0,1]` needs no `+` and a typo'd name fails at composition.
+    The Cartesian product runs in one process with the model loaded once, in the order of these fields.
+    """
+
+    num_frames: list[int] | None = None
+    num_inference_steps: list[int] | None = None
+    height: list[int] | None = None
+    width: list[int] | None = None
+    fps: list[int] | None = None
+    motion_bucket_id: list[int] | None = None
+    noise_aug_strength: list[float] | None = None
+    min_guidance_scale: list[float] | None = None
+    max_guidance_scale: list[float] | None = None
+    decode_chunk_size: list[int] | None = None
+    seed: list[int] | None = None
+
+    def axes(self) -> dict[str, list[Any]]:
+        """The swept parameters and their values, in field order."""
+        return {name: list(values) for name in SAMPLE_PARAM_NAMES if (values := getattr(self, name)) is not None}
+
+
+@dataclass
+class SweepConfig:
+    name: str = "none"
+    grid: GridConfig = field(default_factory=GridConfig)
+
+
+@dataclass
+class ExportConfig:
+    format: ExportFormat = ExportFormat.mp4
+    fps: int = 7  # playback rate of the file (the seed guide exports at 7)
+    crf: int = 18  # H.264 quality for mp4: lower is better, 18 is visually lossless
+
+
+@dataclass
+class TrackingConfig:
+    mode: TrackingMode = TrackingMode.offline
+    project: str = "svd-batch"
+    entity: str | None = None
+    group: str | None = None  # multirun jobs default to one group per sweep
+    name: str | None = None
+    tags: list[str] = field(default_factory=list)
+    log_videos: bool = True
+
+
+@dataclass
+class Config:
+    model: ModelConfig = MISSING
+    hardware: HardwareConfig = MISSING
+    sample: SampleParams = field(default_factory=SampleParams)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    manifest: str | None = None  # CSV of images; None runs the sample images bundled with svd-batch
+    output_dir: str = MISSING
+    image_fit: FitPolicy = FitPolicy.crop
+    image_timeout_s: float = 20.0  # for http(s) images
+    cache_dir: str = "~/.cache/svd-batch"
+    dry_run: bool = False
+    resume: bool = True  # skip jobs that already have an ok row in output_dir
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    cs.store(group="model", name="base_model", node=ModelConfig)
+    cs.store(group="hardware", name="base_hardware", node=HardwareConfig)
+    cs.store(group="sweep", name="base_sweep", node=SweepConfig)
+
+
+register_configs()
+
+
+# --- range checks that a type cannot express -------------------------------------------------------------------
+
+
+def check_sample_param(name: str, value: Any) -> str | None:
+    """Returns why `value` is not valid for parameter `name`, or None when it is."""
+    if name == "decode_chunk_size" and value is None:
+        return None
+    expected = SAMPLE_PARAM_TYPES[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{name} must be a number, got {value!r}"
+    if expected is int and (isinstance(value, float) and not value.is_integer()):
+        return f"{name} must be a whole number, got {value!r}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} must be finite, got {value!r}"
+    if name in ("height", "width") and (value < 64 or value % 64):
+        return f"{name} must be a positive multiple of 64 (SVD's latent grid), got {value}; e.g. 576x1024"
+    if name == "motion_bucket_id" and not 0 <= value <= 255:
+        return f"motion_bucket_id must be in 0..255 (more motion when higher; 127 is the default), got {value}"
+    if name == "noise_aug_strength" and not 0.0 <= value <= 1.0:
+        return f"noise_aug_strength must be in 0.0..1.0 (0.02 is the default), got {value}"
+    if name in ("num_frames", "num_inference_steps", "fps", "decode_chunk_size") and value < 1:
+        return f"{name} must be at least 1, got {value}"
+    if name in ("min_guidance_scale", "max_guidance_scale") and value < 0:
+        return f"{name} must be at least 0, got {value}"
+    if name == "seed" and not 0 <= value < 2**63:
+        return f"seed must be in 0..2**63-1, got {value}"
+    return None
+
+
+def coerce_sample_param(name: str, value: Any) -> Any:
+    """Converts a valid value to the parameter's Python type (CSV cells and grid values arrive loosely typed)."""
+    if value is None:
+        return None
+    return int(value) if SAMPLE_PARAM_TYPES[name] is int else float(value)
+
+
+def check_sample_params(params: SampleParams) -> list[str]:
+    problems = [check_sample_param(name, getattr(params, name)) for name in SAMPLE_PARAM_NAMES]
+    problems = [p for p in problems if p]
+    if not problems and params.max_guidance_scale < params.min_guidance_scale:
+        problems.append(
+            f"max_guidance_scale ({params.max_guidance_scale}) must be >= min_guidance_scale "
+            f"({params.min_guidance_scale})"
+        )
+    return problems
+
+
+def load_config(cfg: DictConfig) -> Config:
+    """Turns a composed config into typed settings, refusing bad values with a message that names the fix."""
+    try:
+        config: Config = OmegaConf.to_object(cfg)  # resolves interpolations and checks types
+    except Exception as exc:  # omegaconf raises several error types; all mean the config is malformed
+        raise ConfigError(f"invalid config: {exc}") from exc
+
+    problems = [f"sample.{p}" for p in check_sample_params(config.sample)]
+    for name, values in config.sweep.grid.axes().items():
+        if not values:
+            problems.append(f"sweep.grid.{name} is empty: give at least one value, e.g. sweep.grid.{name}=[a,b]")
+        problems += [f"sweep.grid.{p}" for v in values if (p := check_sample_param(name, v))]
+    if config.export.fps < 1:
+        problems.append(f"export.fps must be at least 1, got {config.export.fps}")
+    if not 0 <= config.export.crf <= 51:
+        problems.append(f"export.crf must be in 0..51, got {config.export.crf}")
+    if config.model.init is ModelInit.pretrained and not config.model.path:
+        problems.append("model.path is empty: set it to a hub id or a local diffusers folder (model.path=DIR)")
+    if config.image_timeout_s <= 0:
+        problems.append(f"image_timeout_s must be positive, got {config.image_timeout_s}")
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    return config
+
+
+def resolved_cache_dir(config: Config) -> Path:
+    return Path(config.cache_dir).expanduser()

@@ -1,0 +1,50 @@
+"""The end-of-run summary: jobs ok/failed, throughput, mean stage times, peak VRAM."""
+
+from __future__ import annotations
+
+from statistics import mean
+from typing import Any
+
+from svd_batch.plan import format_duration
+from svd_batch.records import TIME_COLUMNS, JobRecord
+
+
+def summarize(records: list[JobRecord], skipped: int, wall_s: float, model_load_s: float) -> dict[str, Any]:
+    ok = [r for r in records if r.ok]
+    summary: dict[str, Any] = {
+        "jobs_run": len(records),
+        "jobs_ok": len(ok),
+        "jobs_failed": len(records) - len(ok),
+        "jobs_skipped": skipped,
+        "wall_s": round(wall_s, 2),
+        "model_load_s": round(model_load_s, 2),
+        "videos_per_hour": round(len(ok) / wall_s * 3600, 1) if ok and wall_s > 0 else 0.0,
+    }
+    for column in TIME_COLUMNS:
+        values = [r.times[column] for r in ok if column in r.times]
+        summary[f"mean_{column}"] = round(mean(values), 3) if values else None
+    peaks = [r.peak_vram_gib for r in ok if r.peak_vram_gib is not None]
+    summary["peak_vram_gib"] = round(max(peaks), 2) if peaks else None
+    return summary
+
+
+def format_summary(summary: dict[str, Any], failures: list[JobRecord]) -> str:
+    lines = [
+        "summary",
+        f"  jobs        {summary['jobs_ok']} ok, {summary['jobs_failed']} failed, "
+        f"{summary['jobs_skipped']} already done",
+        f"  wall time   {format_duration(summary['wall_s'])} (model load {summary['model_load_s']:.1f} s)",
+        f"  throughput  {summary['videos_per_hour']} videos/hour",
+    ]
+    stages = [(c.removeprefix("time_").removesuffix("_s"), summary[f"mean_{c}"]) for c in TIME_COLUMNS]
+    if any(v is not None for _, v in stages):
+        lines.append(
+            "  mean stage  " + "  ".join(f"{name} {value:.2f}s" for name, value in stages if value is not None)
+        )
+    peak = summary["peak_vram_gib"]
+    lines.append(f"  peak VRAM   {'n/a (CPU)' if peak is None else f'{peak:.2f} GiB'}")
+    for record in failures[:10]:
+        lines.append(f"  FAILED {record.job_id} ({record.id}): {record.error.splitlines()[0] if record.error else ''}")
+    if len(failures) > 10:
+        lines.append(f"  ... and {len(failures) - 10} more failures: see index.csv")
+    return "\n".join(lines)

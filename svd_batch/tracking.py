@@ -1,0 +1,80 @@
+"""Weights & Biases logging: the resolved config, per-job metrics and videos, a Table of every job with its
+parameters, and the run summary. Offline by default (`wandb sync` later); `disabled` turns it all off."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from svd_batch.config import SAMPLE_PARAM_NAMES, TrackingConfig, TrackingMode
+from svd_batch.records import TIME_COLUMNS, JobRecord
+
+log = logging.getLogger(__name__)
+
+TABLE_COLUMNS = ["job_id", "id", "status", "video", *SAMPLE_PARAM_NAMES, *TIME_COLUMNS, "peak_vram_gib", "error"]
+VIDEO_SUFFIXES = {".mp4", ".gif"}  # what wandb.Video plays from a file
+
+
+class Tracker:
+    """One W&B run, or nothing when tracking is disabled."""
+
+    def __init__(self, cfg: TrackingConfig, run_dir: Path, config: dict[str, Any], group: str | None = None):
+        self.cfg = cfg
+        self.run = None
+        self.rows: list[list[Any]] = []
+        if cfg.mode is TrackingMode.disabled:
+            return
+        import wandb
+
+        self.wandb = wandb
+        self.run = wandb.init(
+            project=cfg.project,
+            entity=cfg.entity,
+            group=cfg.group or group,
+            name=cfg.name,
+            tags=cfg.tags or None,
+            mode=cfg.mode.value,
+            dir=str(run_dir),
+            config=config,
+            job_type="svd-batch",
+            settings=wandb.Settings(console="off", silent=True),
+        )
+        self.run.define_metric("job/*", step_metric="job/index")
+
+    @property
+    def run_path(self) -> Path | None:
+        return Path(self.run.dir).parent if self.run else None
+
+    def log_job(self, index: int, record: JobRecord, video: Path | None) -> None:
+        if not self.run:
+            return
+        metrics: dict[str, Any] = {"job/index": index, "job/ok": int(record.ok)}
+        metrics.update({f"job/{k}": v for k, v in record.times.items()})
+        if record.peak_vram_gib is not None:
+            metrics["job/peak_vram_gib"] = record.peak_vram_gib
+        media = None
+        if video is not None and self.cfg.log_videos and video.suffix in VIDEO_SUFFIXES:
+            media = self.wandb.Video(str(video), format=video.suffix[1:], caption=f"{record.id} {record.job_id}")
+            metrics["job/video"] = media
+        self.run.log(metrics)
+        self.rows.append(
+            [
+                record.job_id,
+                record.id,
+                record.status,
+                media,
+                *(record.params.get(n) for n in SAMPLE_PARAM_NAMES),
+                *(record.times.get(c) for c in TIME_COLUMNS),
+                record.peak_vram_gib,
+                record.error,
+            ]
+        )
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        if not self.run:
+            return
+        if self.rows:
+            self.run.log({"jobs": self.wandb.Table(columns=TABLE_COLUMNS, data=self.rows, allow_mixed_types=True)})
+        self.run.summary.update(summary)
+        self.run.finish()

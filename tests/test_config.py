@@ -1,0 +1,140 @@
+"""Config composition (every group option through hydra.compose), validation, and hardware profile selection."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
+
+from svd_batch.config import ConfigError, ExportFormat, ModelInit, Placement, load_config
+from svd_batch.hardware import GpuInfo, resolve_hardware
+from tests.conftest import CONF_DIR
+
+GROUPS = {group: sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")) for group in ("model", "hardware", "sweep")}
+
+
+def test_default_composes_to_the_tiny_demo(compose_cfg):
+    config = load_config(compose_cfg("output_dir=/tmp/x"))
+    assert config.model.name == "tiny" and config.model.init is ModelInit.tiny
+    assert config.hardware.name == "auto"
+    assert config.sweep.grid.axes() == {"motion_bucket_id": [64, 180]}
+    # sample defaults come from the model variant
+    assert (config.sample.num_frames, config.sample.height, config.sample.width) == (8, 128, 128)
+    assert config.export.format is ExportFormat.mp4 and config.export.fps == 7
+    assert config.tracking.mode.value == "offline"
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g, options in GROUPS.items() for o in options])
+def test_every_group_option_composes(compose_cfg, group, option):
+    config = load_config(compose_cfg("output_dir=/tmp/x", f"{group}={option}"))
+    assert getattr(config, group).name == option
+
+
+@pytest.mark.parametrize(
+    "variant,frames,path",
+    [
+        ("svd", 14, "stabilityai/stable-video-diffusion-img2vid"),
+        ("svd_xt", 25, "stabilityai/stable-video-diffusion-img2vid-xt"),
+        ("svd_xt_1_1", 25, "stabilityai/stable-video-diffusion-img2vid-xt-1-1"),
+    ],
+)
+def test_real_variants_use_the_seed_guide_settings(compose_cfg, variant, frames, path):
+    config = load_config(compose_cfg("output_dir=/tmp/x", f"model={variant}", "sweep=none"))
+    assert config.model.path == path and config.model.variant == "fp16"
+    assert (config.sample.num_frames, config.sample.height, config.sample.width) == (frames, 576, 1024)
+    assert config.sample.num_inference_steps == 25 and config.sample.seed == 42
+    assert (config.sample.fps, config.sample.motion_bucket_id, config.sample.noise_aug_strength) == (7, 127, 0.02)
+
+
+def test_sample_parameters_override_and_grid_sweeps_any_parameter(compose_cfg):
+    config = load_config(
+        compose_cfg("output_dir=/tmp/x", "sample.num_frames=4", "sweep.grid.seed=[1,2,3]", "sweep.grid.fps=[6]")
+    )
+    assert config.sample.num_frames == 4
+    assert config.sweep.grid.axes() == {"fps": [6], "motion_bucket_id": [64, 180], "seed": [1, 2, 3]}
+
+
+def test_model_path_and_random_init(compose_cfg):
+    config = load_config(compose_cfg("output_dir=/tmp/x", "model=svd_xt", "model.path=/data/svd", "model.init=random"))
+    assert config.model.path == "/data/svd" and config.model.init is ModelInit.random
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("sample.motion_bucket_id=300", "motion_bucket_id must be in 0..255"),
+        ("sample.noise_aug_strength=-0.1", "noise_aug_strength must be in 0.0..1.0"),
+        ("sample.num_frames=0", "num_frames must be at least 1"),
+        ("sample.num_inference_steps=0", "num_inference_steps must be at least 1"),
+        ("sample.height=100", "height must be a positive multiple of 64"),
+        ("sample.width=1000", "width must be a positive multiple of 64"),
+        ("sample.fps=0", "fps must be at least 1"),
+        ("sample.max_guidance_scale=0.5", "max_guidance_scale (0.5) must be >= min_guidance_scale"),
+        ("sweep.grid.motion_bucket_id=[10,256]", "sweep.grid.motion_bucket_id must be in 0..255"),
+        ("sweep.grid.seed=[]", "sweep.grid.seed is empty"),
+        ("export.crf=60", "export.crf must be in 0..51"),
+    ],
+)
+def test_out_of_range_values_are_refused_with_the_rule(compose_cfg, override, expected):
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        load_config(compose_cfg("output_dir=/tmp/x", override))
+
+
+@pytest.mark.parametrize(
+    "override", ["sample.motion_bucket=1", "sweep.grid.motion=[1]", "hardware.dtype=fp8", "export.format=avi"]
+)
+def test_unknown_keys_and_bad_enum_values_fail_at_composition(compose_cfg, override):
+    with pytest.raises(ConfigCompositionException):
+        compose_cfg("output_dir=/tmp/x", override)
+
+
+def test_unknown_group_option_lists_the_available_ones(compose_cfg):
+    with pytest.raises(MissingConfigException, match="svd_xt"):
+        compose_cfg("output_dir=/tmp/x", "model=svd_xxl")
+
+
+def test_wrongly_typed_value_is_refused(compose_cfg):
+    with pytest.raises(ConfigCompositionException):
+        compose_cfg("output_dir=/tmp/x", "sample.seed=abc")
+
+
+# --- hardware profiles ------------------------------------------------------------------------------------------
+
+
+def hardware(compose_cfg, profile):
+    return load_config(compose_cfg("output_dir=/tmp/x", f"hardware={profile}")).hardware
+
+
+@pytest.mark.parametrize(
+    "gpu,name,placement,chunking,decode",
+    [
+        (None, "auto:cpu", Placement.resident, False, 8),
+        (GpuInfo("NVIDIA H100 80GB HBM3", 79.2), "auto:resident", Placement.resident, False, 8),
+        (GpuInfo("NVIDIA GeForce RTX 4080", 16.0), "auto:offload", Placement.model_offload, False, 8),
+        (GpuInfo("NVIDIA GeForce RTX 3060", 12.0), "auto:lowmem", Placement.model_offload, True, 2),
+    ],
+)
+def test_auto_picks_a_profile_from_the_gpu_and_says_why(compose_cfg, gpu, name, placement, chunking, decode):
+    hw = resolve_hardware(hardware(compose_cfg, "auto"), gpu)
+    assert (hw.name, hw.placement, hw.forward_chunking, hw.decode_chunk_size) == (name, placement, chunking, decode)
+    assert hw.dtype == ("float32" if gpu is None else "float16")
+    assert name.split(":")[1] in hw.reason
+
+
+def test_seed_recipes_map_onto_profiles(compose_cfg):
+    gpu = GpuInfo("NVIDIA H100", 80.0)
+    offload = resolve_hardware(hardware(compose_cfg, "offload"), gpu)
+    assert (offload.placement, offload.decode_chunk_size, offload.forward_chunking) == (
+        Placement.model_offload,
+        8,
+        False,
+    )
+    lowmem = resolve_hardware(hardware(compose_cfg, "lowmem"), gpu)
+    assert (lowmem.placement, lowmem.decode_chunk_size, lowmem.forward_chunking) == (Placement.model_offload, 2, True)
+    compiled = resolve_hardware(hardware(compose_cfg, "compile"), gpu)
+    assert compiled.placement is Placement.resident and compiled.compile_unet
+    assert (compiled.compile_mode, compiled.compile_fullgraph) == ("reduce-overhead", True)
+
+
+def test_gpu_profile_without_a_gpu_says_what_to_use(compose_cfg):
+    with pytest.raises(ConfigError, match="hardware=cpu"):
+        resolve_hardware(hardware(compose_cfg, "resident"), None)

@@ -1,0 +1,162 @@
+"""End to end: `python run.py` through Hydra, and the runner in-process on the tiny model with real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from diffusers import StableVideoDiffusionPipeline
+from PIL import Image
+
+from svd_batch import runner
+from svd_batch.export import read_frames
+from svd_batch.records import INDEX_COLUMNS, TIME_COLUMNS
+from svd_batch.runner import run
+from tests.conftest import REPO, write_image
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "run.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+def wandb_runs(output_dir: Path) -> list[Path]:
+    return sorted((output_dir / "wandb").glob("offline-run-*"))
+
+
+def test_default_run_renders_the_samples_with_index_and_offline_wandb(cache_dir, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli(f"output_dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "6 ok, 0 failed" in result.stdout  # Hydra logs to stdout
+
+    index = pd.read_csv(out / "index.csv")
+    assert list(index.columns) == list(INDEX_COLUMNS)
+    assert len(index) == 6 and set(index.status) == {"ok"}
+    assert sorted(index.id.unique()) == ["boat", "logo", "sunset"]
+    assert sorted(index.motion_bucket_id.unique()) == [64, 180]
+    assert index[list(TIME_COLUMNS)].notna().all().all() and (index.time_denoise_s > 0).all()
+    assert index.error.isna().all() and index.peak_vram_gib.isna().all()  # CPU: no VRAM figure
+    for output in index.output:
+        frames = read_frames(out / output)
+        assert frames.shape == (8, 128, 128, 3)
+    assert (out / "config.yaml").is_file() and (out / "journal.jsonl").is_file()
+
+    [wandb_run] = wandb_runs(out)
+    assert len(list(wandb_run.glob("files/media/videos/**/*.mp4"))) == 6
+    assert list(wandb_run.glob("files/media/table/jobs_*.table.json"))
+    assert list(wandb_run.glob("*.wandb"))
+
+
+def test_dry_run_prints_the_plan_without_loading_the_model(make_config, two_images, monkeypatch, capsys):
+    monkeypatch.setattr(runner, "load_pipeline", lambda *a: pytest.fail("dry run loaded the model"))
+    result = run(make_config(f"manifest={two_images}", "dry_run=true", "sweep.grid.seed=[1,2,3]"))
+    printed = capsys.readouterr().out
+    assert len(result.jobs) == 12
+    assert "12 job(s): 2 image(s) x 6 grid point(s)" in printed and "estimated time" in printed
+    assert not (Path(make_config().output_dir)).exists()
+
+
+def test_runner_png_output_equals_a_plain_diffusers_call(make_config, two_images):
+    config = make_config(f"manifest={two_images}", "sweep=none", "export.format=png", "sample.num_frames=6")
+    result = run(config)
+    record = result.records[0]
+    ours = read_frames(result.output_dir / record.output)
+
+    plain = StableVideoDiffusionPipeline.from_pretrained(config.model.path, use_safetensors=True)
+    plain.set_progress_bar_config(disable=True)
+    image = Image.open(two_images.parent / "a.png")
+    expected = plain(
+        image, height=128, width=128, num_frames=6, num_inference_steps=8, decode_chunk_size=8,
+        generator=torch.manual_seed(42),
+    ).frames[0]  # fmt: skip
+    assert np.array_equal(ours, np.stack([np.asarray(f) for f in expected]))
+
+
+def test_rerun_skips_done_jobs_and_a_changed_parameter_adds_new_ones(make_config, two_images):
+    first = run(make_config(f"manifest={two_images}", "sweep=none"))
+    assert first.summary["jobs_ok"] == 2
+    videos = {p: p.stat().st_mtime_ns for p in (first.output_dir / "videos").iterdir()}
+
+    again = run(make_config(f"manifest={two_images}", "sweep=none"))
+    assert again.records == [] and again.summary["jobs_skipped"] == 2
+    assert {p: p.stat().st_mtime_ns for p in (first.output_dir / "videos").iterdir()} == videos
+
+    changed = run(make_config(f"manifest={two_images}", "sweep=none", "sample.motion_bucket_id=30"))
+    assert len(changed.records) == 2 and changed.summary["jobs_skipped"] == 0
+    index = pd.read_csv(first.output_dir / "index.csv")
+    assert len(index) == 4 and sorted(index.motion_bucket_id) == [30, 30, 127, 127]
+
+    fresh = run(make_config(f"manifest={two_images}", "sweep=none", "resume=false"))
+    assert len(fresh.records) == 2
+
+
+def test_bad_images_fail_alone_and_the_rest_finish(make_config, tmp_path):
+    data = tmp_path / "data"
+    write_image(data / "good.png", (128, 128))
+    (data / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (data / "manifest.csv").write_text("image,id\nmissing.png,missing\ncorrupt.png,corrupt\ngood.png,good\n")
+    result = run(make_config(f"manifest={data / 'manifest.csv'}", "sweep=none"))
+
+    index = pd.read_csv(result.output_dir / "index.csv").set_index("id")
+    assert index.loc["good", "status"] == "ok"
+    assert index.loc["missing", "status"] == "failed" and "missing.png: no such file" in index.loc["missing", "error"]
+    assert index.loc["corrupt", "status"] == "failed" and "not a readable image" in index.loc["corrupt", "error"]
+    assert pd.isna(index.loc["missing", "output"])
+    assert sorted(p.name for p in (result.output_dir / "videos").iterdir()) == [f"{index.loc['good', 'job_id']}.mp4"]
+
+
+def test_per_row_parameters_and_export_formats(make_config, tmp_path):
+    data = tmp_path / "data"
+    write_image(data / "a.png", (200, 100))  # not the target size: fitted by cropping
+    (data / "m.csv").write_text("image,id,num_frames,seed\na.png,short,4,1\na.png,long,,2\n")
+    result = run(make_config(f"manifest={data / 'm.csv'}", "sweep=none", "export.format=gif"))
+    frames = {r.id: read_frames(result.output_dir / r.output) for r in result.records}
+    assert frames["short"].shape == (4, 128, 128, 3) and frames["long"].shape == (8, 128, 128, 3)
+    assert all(r.output.endswith(".gif") for r in result.records)
+
+
+def test_wandb_offline_logs_every_job_and_the_summary(make_config, two_images):
+    result = run(make_config(f"manifest={two_images}", "sweep=none", "tracking.mode=offline"))
+    wandb_run = result.tracking_dir
+    assert wandb_run is not None and wandb_run.parent == result.output_dir / "wandb"
+    assert len(list(wandb_run.glob("files/media/videos/**/*.mp4"))) == 2
+    [table] = wandb_run.glob("files/media/table/jobs_*.table.json")
+    assert json.loads(table.read_text())["columns"][:3] == ["job_id", "id", "status"]
+    assert b"jobs_ok" in next(wandb_run.glob("*.wandb")).read_bytes()  # the summary
+
+
+def test_multirun_runs_one_job_per_value_each_with_its_own_wandb_run_in_one_group(cache_dir, tmp_path, two_images):
+    sweep_dir = tmp_path / "sweep-motion"
+    result = run_cli(
+        "-m", "sample.motion_bucket_id=20,200", "sweep=none", f"manifest={two_images}",
+        f"hydra.sweep.dir={sweep_dir}", "sample.num_frames=4", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job, motion in (("0", 20), ("1", 200)):
+        index = pd.read_csv(sweep_dir / job / "index.csv")
+        assert list(index.motion_bucket_id) == [motion, motion] and set(index.status) == {"ok"}
+        [wandb_run] = wandb_runs(sweep_dir / job)
+        assert b"sweep-motion" in next(wandb_run.glob("*.wandb")).read_bytes()  # the W&B group
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["sample.motion_bucket_id=999"], "motion_bucket_id must be in 0..255"),
+        (["manifest=nope.csv"], "manifest nope.csv does not exist"),
+        (["hardware=resident"], "needs a CUDA GPU"),
+    ],
+)
+def test_bad_input_exits_with_a_clear_message_and_no_traceback(cache_dir, tmp_path, args, message):
+    result = run_cli(f"output_dir={tmp_path / 'out'}", "tracking.mode=disabled", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    output = result.stdout + result.stderr
+    assert message in output and "Traceback" not in output
