@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from diffusers import StableVideoDiffusionPipeline
 
-from svd_batch.config import ConfigError, HardwareConfig, Placement, Precision
+from svd_batch.config import CompileScope, ConfigError, HardwareConfig, Placement, Precision
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +37,11 @@ class Hardware:
     placement: Placement
     forward_chunking: bool
     decode_chunk_size: int
-    compile_unet: bool
+    compile_unet: CompileScope
     compile_mode: str | None
     compile_fullgraph: bool
+    compile_vae: bool
+    compile_cache_dir: str | None
     reason: str  # why this profile, for the log
 
     @property
@@ -93,6 +97,11 @@ def resolve_hardware(cfg: HardwareConfig, gpu: GpuInfo | None) -> Hardware:
         name, reason = f"auto:{profile}", f"hardware=auto: {gpu.name} with {total:.0f} GiB -> the '{profile}' profile"
     if dtype is Precision.auto:
         dtype = Precision.float16
+    if cfg.compile_unet is CompileScope.full and placement is not Placement.resident:
+        raise ConfigError(
+            f"hardware={cfg.name}: compile_unet=full needs placement=resident (offload hooks break the "
+            f"graph); use compile_unet=blocks with offloading"
+        )
     return Hardware(
         name=name,
         device=device,
@@ -103,6 +112,8 @@ def resolve_hardware(cfg: HardwareConfig, gpu: GpuInfo | None) -> Hardware:
         compile_unet=cfg.compile_unet,
         compile_mode=cfg.compile_mode,
         compile_fullgraph=cfg.compile_fullgraph,
+        compile_vae=cfg.compile_vae,
+        compile_cache_dir=cfg.compile_cache_dir,
         reason=reason,
     )
 
@@ -117,9 +128,27 @@ def apply_hardware(pipe: StableVideoDiffusionPipeline, hw: Hardware) -> StableVi
         pipe.enable_sequential_cpu_offload(device=hw.device)
     if hw.forward_chunking:
         pipe.unet.enable_forward_chunking()
-    if hw.compile_unet:
-        pipe.unet = torch.compile(pipe.unet, mode=hw.compile_mode, fullgraph=hw.compile_fullgraph)
+    if hw.compile_unet is not CompileScope.none or hw.compile_vae:
+        prepare_compile(hw)
+    options = {"mode": hw.compile_mode, "dynamic": False}  # static shapes: a new image or seed never recompiles
+    if hw.compile_unet is CompileScope.full:
+        pipe.unet = torch.compile(pipe.unet, fullgraph=hw.compile_fullgraph, **options)
+    elif hw.compile_unet is CompileScope.blocks:
+        for block in (*pipe.unet.down_blocks, pipe.unet.mid_block, *pipe.unet.up_blocks):
+            block.compile(fullgraph=hw.compile_fullgraph, **options)
+    if hw.compile_vae:
+        pipe.vae.decoder.compile(**options)
     return pipe
+
+
+def prepare_compile(hw: Hardware) -> None:
+    """Points inductor at a persistent cache (so a second process compiles in seconds) and allows one graph per
+    distinct block shape (the UNet's blocks differ in width and resolution)."""
+    if hw.compile_cache_dir:
+        cache = Path(hw.compile_cache_dir).expanduser()
+        cache.mkdir(parents=True, exist_ok=True)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache)
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
 
 
 def describe(hw: Hardware) -> str:
@@ -131,6 +160,8 @@ def describe(hw: Hardware) -> str:
     ]
     if hw.forward_chunking:
         settings.append("forward_chunking")
-    if hw.compile_unet:
-        settings.append(f"torch.compile(unet, mode={hw.compile_mode}, fullgraph={hw.compile_fullgraph})")
+    if hw.compile_unet is not CompileScope.none:
+        settings.append(f"compiled unet ({hw.compile_unet.value}, mode={hw.compile_mode})")
+    if hw.compile_vae:
+        settings.append("compiled vae decoder")
     return f"{hw.reason} ({', '.join(settings)})"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 from tqdm import tqdm
@@ -80,26 +83,15 @@ def run(config: Config, group: str | None = None) -> RunResult:
         log.info("estimated time: %s", format_duration(per_job * len(pending)))
 
     model_load_s = 0.0
-    generator = None
+    pipe = None
     if pending:
         loaded = time.perf_counter()
-        pipe = load_pipeline(config.model, hardware.torch_dtype)
-        generator = VideoGenerator(apply_hardware(pipe, hardware))
+        pipe = load_pipeline(config.model, hardware.torch_dtype, _build_device(hardware))
         model_load_s = time.perf_counter() - loaded
         log.info("model %s loaded in %.1f s", config.model.name, model_load_s)
 
     tracker = Tracker(config.tracking, out.root, _plain(config), group=group)
-    records: list[JobRecord] = []
-    with logging_redirect_tqdm():
-        progress = tqdm(pending, desc="videos", unit="video", dynamic_ncols=True)
-        for index, job in enumerate(progress):
-            record = run_job(job, generator, config, out, hardware)
-            out.append(record)
-            records.append(record)
-            tracker.log_job(index, record, out.root / record.output if record.ok else None)
-            progress.set_postfix_str(f"{job.item_id} {record.status}")
-            if not record.ok:
-                log.warning("job %s (%s) failed: %s", job.job_id, job.item_id, record.error)
+    records = BatchRunner(config, hardware, pipe, out, tracker).run_jobs(pending) if pending else []
     index = out.write_index()
 
     summary = summarize(
@@ -112,41 +104,99 @@ def run(config: Config, group: str | None = None) -> RunResult:
     )
 
 
-def run_job(job: Job, generator: VideoGenerator, config: Config, out: OutputFolder, hardware: Hardware) -> JobRecord:
-    """Runs one job; any failure becomes a failed record, so one bad image never stops the rest."""
-    record = JobRecord(
-        job_id=job.job_id,
-        id=job.item_id,
-        image=job.image,
-        status="failed",
-        params=job.params_dict(),
-        model=job.model,
-        hardware=hardware.name,
-    )
-    started = time.perf_counter()
-    try:
-        params = job.params
-        image = fit_image(load_image(job.image, config.image_timeout_s), params.width, params.height, config.image_fit)
-        record.times["time_load_image_s"] = time.perf_counter() - started
-        generation = generator.generate(image, params)
+class BatchRunner:
+    """Runs jobs on one prepared pipeline. Export and bookkeeping of a job run on a worker thread while the GPU
+    generates the next one; stage times are still measured per job."""
+
+    def __init__(self, config: Config, hardware: Hardware, pipe, out: OutputFolder, tracker: Tracker | None = None):
+        self.config = config
+        self.hardware = hardware
+        self.generator = VideoGenerator(apply_hardware(pipe, hardware))
+        self.out = out
+        self.tracker = tracker
+
+    def run_jobs(self, jobs: list[Job], progress: bool = True) -> list[JobRecord]:
+        records: list[JobRecord] = []
+        finishing: deque[Future] = deque()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export") as exporter, logging_redirect_tqdm():
+            bar = tqdm(total=len(jobs), desc="videos", unit="video", dynamic_ncols=True, disable=not progress)
+            for job in jobs:
+                record, frames = self.generate(job)
+                finishing.append(exporter.submit(self.finish, record, frames))
+                while finishing and (finishing[0].done() or len(finishing) > 2):  # at most one export queued
+                    records.append(self._collect(finishing.popleft(), len(records), bar))
+            while finishing:
+                records.append(self._collect(finishing.popleft(), len(records), bar))
+            bar.close()
+        return records
+
+    def generate(self, job: Job) -> tuple[JobRecord, np.ndarray | None]:
+        """Loads the image and renders the frames; any failure becomes a failed record."""
+        record = JobRecord(
+            job_id=job.job_id,
+            id=job.item_id,
+            image=job.image,
+            status="failed",
+            params=job.params_dict(),
+            model=job.model,
+            hardware=self.hardware.name,
+        )
+        started = time.perf_counter()
+        try:
+            params = job.params
+            image = fit_image(
+                load_image(job.image, self.config.image_timeout_s), params.width, params.height, self.config.image_fit
+            )
+            record.times["time_load_image_s"] = time.perf_counter() - started
+            generation = self.generator.generate(image, params)
+        except Exception as exc:  # one bad job never stops the rest
+            record.error = _describe(exc, job)
+            record.times["time_total_s"] = time.perf_counter() - started
+            return record, None
         record.times["time_encode_s"] = generation.times.encode_s
         record.times["time_denoise_s"] = generation.times.denoise_s
         record.times["time_decode_s"] = generation.times.decode_s
         record.peak_vram_gib = generation.peak_vram_gib
+        return record, generation.frames
 
-        exported = time.perf_counter()
-        target = out.videos / output_name(job.job_id, config.export.format)
-        export_frames(generation.frames, target, config.export)
-        record.times["time_export_s"] = time.perf_counter() - exported
-        record.output = target.relative_to(out.root).as_posix()
-        record.status = "ok"
-    except SvdBatchError as exc:
-        record.error = str(exc)
-    except Exception as exc:  # the rest of the batch goes on; the traceback goes to the debug log
-        record.error = f"{type(exc).__name__}: {exc}"
+    def finish(self, record: JobRecord, frames: np.ndarray | None) -> JobRecord:
+        """Exports the frames and journals the record (on the export thread)."""
+        if frames is not None:
+            try:
+                exported = time.perf_counter()
+                target = self.out.videos / output_name(record.job_id, self.config.export.format)
+                export_frames(frames, target, self.config.export)
+                record.times["time_export_s"] = time.perf_counter() - exported
+                record.output = target.relative_to(self.out.root).as_posix()
+                record.status = "ok"
+            except Exception as exc:
+                record.error = f"export failed: {_describe(exc)}"
+            # the job's own work; its export overlaps the next job, so wall time per video is lower
+            record.times["time_total_s"] = sum(t for name, t in record.times.items() if name != "time_total_s")
+        self.out.append(record)
+        return record
+
+    def _collect(self, future: Future, index: int, bar: tqdm) -> JobRecord:
+        record = future.result()
+        if self.tracker:
+            self.tracker.log_job(index, record, self.out.root / record.output if record.ok else None)
+        if not record.ok:
+            log.warning("job %s (%s) failed: %s", record.job_id, record.id, record.error)
+        bar.set_postfix_str(f"{record.id} {record.status}")
+        bar.update()
+        return record
+
+
+def _describe(exc: Exception, job: Job | None = None) -> str:
+    if isinstance(exc, SvdBatchError):
+        return str(exc)
+    if job is not None:
         log.debug("job %s failed:\n%s", job.job_id, traceback.format_exc())
-    record.times["time_total_s"] = time.perf_counter() - started
-    return record
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _build_device(hardware: Hardware) -> str:
+    return hardware.device if hardware.placement is Placement.resident else "cpu"
 
 
 def _cost_reference(config: Config, hardware: Hardware) -> str | None:

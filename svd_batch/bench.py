@@ -1,0 +1,440 @@
+"""Benchmark: the seed guide's recipes and svd-batch's hardware profiles, side by side, in one process.
+
+    python -m svd_batch.bench                                   # full-size SVD-XT, random weights, one GPU
+    python -m svd_batch.bench model=tiny model.init=tiny bench.seed_recipes=[seed_plain] bench.profiles=[cpu] \
+        bench.reference=cpu                                     # CPU smoke run on the tiny model
+
+Each configuration renders `warmup_jobs` + `jobs` videos (new seed and motion_bucket_id each, so a recompile would
+show). Seed recipes run the guide's code as written (plain pipeline call + diffusers' export_to_video); svd-batch
+profiles run through svd-batch's own BatchRunner. Writes bench.json and bench.md into output_dir.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import diffusers
+import hydra
+import numpy as np
+import torch
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from svd_batch.config import Config, SampleParams, SvdBatchError, load_config
+from svd_batch.hardware import Hardware, detect_gpu, resolve_hardware
+from svd_batch.manifest import bundled_manifest
+from svd_batch.models import load_pipeline
+from svd_batch.pipeline import StageClock
+from svd_batch.plan import Job, job_id_for
+from svd_batch.records import JobRecord, OutputFolder
+from svd_batch.runner import BatchRunner
+
+log = logging.getLogger(__name__)
+
+SEED_RECIPES = {  # name -> (placement, forward chunking, decode_chunk_size, compile the UNet)
+    "seed_plain": ("resident", False, 8, False),
+    "seed_offload": ("model_offload", False, 8, False),
+    "seed_lowmem": ("model_offload", True, 2, False),
+    "seed_compile": ("resident", False, 8, True),
+}
+MOTIONS = (127, 64, 180, 100)
+
+
+@dataclass
+class BenchSettings:
+    seed_recipes: list[str] = field(default_factory=lambda: ["seed_offload", "seed_compile", "seed_lowmem"])
+    profiles: list[str] = field(default_factory=lambda: ["h100", "resident"])
+    warmup_jobs: int = 1
+    jobs: int = 2
+    reference: str = "resident"
+    peak_tflops: float | None = None
+
+
+@dataclass
+class BenchConfig(Config):
+    bench: BenchSettings = field(default_factory=BenchSettings)
+
+
+ConfigStore.instance().store(name="base_bench", node=BenchConfig)
+
+
+@dataclass
+class Result:
+    name: str
+    kind: str  # seed | svd-batch
+    s_per_video: float | None = None  # steady state: median for seed recipes, wall / jobs for svd-batch
+    s_min: float | None = None
+    s_max: float | None = None
+    encode_s: float | None = None
+    denoise_s: float | None = None
+    decode_s: float | None = None
+    export_s: float | None = None
+    peak_vram_gib: float | None = None
+    warmup_s: float | None = None  # first video, compiling included
+    decode_chunk_size: int | None = None
+    speedup_vs_seed: float | None = None
+    floor_fraction: float | None = None
+    max_abs_diff: int | None = None  # frames vs the reference configuration, uint8 levels
+    psnr_db: float | None = None
+    skipped: str | None = None
+
+
+# --- the jobs ---------------------------------------------------------------------------------------------------
+
+
+def bench_jobs(sample: SampleParams, count: int, model: str) -> list[Job]:
+    """`count` jobs over the bundled sample images, each with its own seed and motion_bucket_id."""
+    # opaque images only: the seed's load_image drops alpha where svd-batch composites it over white
+    images = [str(bundled_manifest().parent / name) for name in ("sunset.png", "boat_exif_rotated.jpg")]
+    jobs = []
+    for k in range(count):
+        params = dataclasses.replace(sample, seed=k, motion_bucket_id=MOTIONS[k % len(MOTIONS)])
+        jobs.append(Job(job_id_for(f"bench:{k}", params, model), f"bench{k}", images[k % len(images)], params, model))
+    return jobs
+
+
+# --- the seed guide's code --------------------------------------------------------------------------------------
+
+
+def run_seed_recipe(pipe, name: str, device: str, jobs: list[Job], out: Path, warmup: int) -> tuple[Result, Any]:
+    from diffusers.utils import export_to_video, load_image
+
+    placement, chunking, decode_chunk, compiled = SEED_RECIPES[name]
+    result = Result(name=name, kind="seed", decode_chunk_size=decode_chunk)
+    if placement == "model_offload" and device == "cpu":
+        result.skipped = "needs a GPU"
+        return result, None
+    if placement == "model_offload":
+        pipe.enable_model_cpu_offload()
+    else:
+        pipe.to(device)
+    if chunking:
+        pipe.unet.enable_forward_chunking()
+    if compiled:
+        pipe.unet = torch.compile(pipe.unet, mode="reduce-overhead", fullgraph=True)
+
+    clock = StageClock(torch.device(device))
+    walls, stages, peaks, reference_frames = [], [], [], None
+    for index, job in enumerate(jobs):
+        p = job.params
+        if clock.cuda:
+            torch.cuda.reset_peak_memory_stats()
+        start = clock.now()
+        with _stage_marks(pipe, clock) as marks:
+            image = load_image(job.image).resize((p.width, p.height))
+            frames = pipe(
+                image,
+                decode_chunk_size=decode_chunk,
+                generator=torch.manual_seed(p.seed),
+                num_frames=p.num_frames,
+                num_inference_steps=p.num_inference_steps,
+                height=p.height,
+                width=p.width,
+                fps=p.fps,
+                motion_bucket_id=p.motion_bucket_id,
+                noise_aug_strength=p.noise_aug_strength,
+            ).frames[0]
+        generated = clock.now()
+        export_to_video(frames, str(out / f"{name}-{index}.mp4"), fps=7)
+        done = clock.now()
+        if index < warmup:
+            result.warmup_s = done - start
+            continue
+        if reference_frames is None:
+            reference_frames = np.stack([np.asarray(f) for f in frames])
+        walls.append(done - start)
+        encode_end = marks.get("denoise", generated)
+        decode_start = marks.get("decode", generated)
+        stages.append((encode_end - start, decode_start - encode_end, generated - decode_start, done - generated))
+        peaks.append(torch.cuda.max_memory_allocated() / 2**30 if clock.cuda else None)
+    _fill_times(result, walls, stages, peaks)
+    return result, reference_frames
+
+
+class _stage_marks:
+    """Marks the first UNet call (encoding done) and the first VAE decoder call (denoising done) of a plain call."""
+
+    def __init__(self, pipe, clock: StageClock):
+        self.pipe, self.clock, self.marks = pipe, clock, {}
+
+    def __enter__(self) -> dict[str, float]:
+        def mark(name: str):
+            def hook(*_) -> None:  # a pre-hook that returned a value would replace the module's inputs
+                self.marks.setdefault(name, self.clock.now())
+
+            return hook
+
+        self.hooks = [  # on the compiled wrapper, if any: outside the graph, where a sync is allowed
+            self.pipe.unet.register_forward_pre_hook(mark("denoise")),
+            self.pipe.vae.decoder.register_forward_pre_hook(mark("decode")),
+        ]
+        return self.marks
+
+    def __exit__(self, *exc) -> None:
+        for hook in self.hooks:
+            hook.remove()
+
+
+# --- svd-batch profiles -----------------------------------------------------------------------------------------
+
+
+class _CapturingRunner(BatchRunner):
+    """Keeps the frames of the first timed job, to compare configurations."""
+
+    capture_id: str | None = None
+    captured: np.ndarray | None = None
+
+    def generate(self, job: Job):
+        record, frames = super().generate(job)
+        if job.job_id == self.capture_id:
+            self.captured = frames
+        return record, frames
+
+
+def run_profile(pipe, config: Config, hardware: Hardware, jobs: list[Job], out: Path, warmup: int):
+    result = Result(name=config.hardware.name, kind="svd-batch", decode_chunk_size=hardware.decode_chunk_size)
+    folder = OutputFolder(out / config.hardware.name)
+    folder.prepare()
+    runner = _CapturingRunner(config, hardware, pipe, folder)
+    started = time.perf_counter()
+    warm = runner.run_jobs(jobs[:warmup], progress=False)
+    result.warmup_s = time.perf_counter() - started
+    runner.capture_id = jobs[warmup].job_id
+    clock = StageClock(torch.device(hardware.device))
+    started = clock.now()
+    timed = runner.run_jobs(jobs[warmup:], progress=False)
+    wall = clock.now() - started
+    failed = [r for r in warm + timed if not r.ok]
+    if failed:
+        raise SvdBatchError(f"profile {config.hardware.name}: job failed: {failed[0].error}")
+    _fill_times(
+        result, [r.times["time_total_s"] for r in timed], [_stages(r) for r in timed], [r.peak_vram_gib for r in timed]
+    )
+    result.s_per_video = wall / len(timed)  # exports overlap the next job, so wall time is what a batch costs
+    return result, runner.captured
+
+
+def _stages(record: JobRecord) -> tuple[float, float, float, float]:
+    t = record.times
+    return t["time_encode_s"], t["time_denoise_s"], t["time_decode_s"], t["time_export_s"]
+
+
+def _fill_times(result: Result, walls: list[float], stages: list[tuple], peaks: list[float | None]) -> None:
+    result.s_per_video = statistics.median(walls)
+    result.s_min, result.s_max = min(walls), max(walls)
+    result.encode_s, result.denoise_s, result.decode_s, result.export_s = (
+        statistics.mean(s) for s in zip(*stages, strict=True)
+    )
+    known = [p for p in peaks if p is not None]
+    result.peak_vram_gib = max(known) if known else None
+
+
+# --- pipeline state between configurations ------------------------------------------------------------------------
+
+
+def reset_pipeline(pipe, unet, device: str, dtype: torch.dtype) -> None:
+    """Back to plain eager modules on `device` (resident) with no hooks, chunking or compiled code."""
+    pipe.remove_all_hooks()
+    pipe.unet = unet
+    for module in (*unet.modules(), *pipe.vae.modules()):
+        module._compiled_call_impl = None  # undo Module.compile()
+        if hasattr(module, "_chunk_size"):
+            module._chunk_size = None  # undo enable_forward_chunking()
+    torch._dynamo.reset()
+    pipe.to(device=device, dtype=dtype)
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+
+
+# --- compute floor ----------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def count_video_flops(pipe, sample: SampleParams, device: str) -> dict[str, float]:
+    """FLOPs of one video: the UNet per step (CFG batch of 2) x steps + the VAE decode of all frames."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    unet, dtype = pipe.unet, pipe.unet.dtype
+    f, h, w = sample.num_frames, sample.height // 8, sample.width // 8
+    latents = torch.randn(2, f, unet.config.in_channels, h, w, device=device, dtype=dtype)
+    embeds = torch.randn(2, 1, unet.config.cross_attention_dim, device=device, dtype=dtype)
+    time_ids = torch.tensor([[6, 127, 0.02]] * 2, device=device, dtype=dtype)
+    with FlopCounterMode(display=False) as counter:
+        unet(latents, torch.tensor(1.0, device=device), encoder_hidden_states=embeds, added_time_ids=time_ids)
+    unet_flops = counter.get_total_flops()
+    z = torch.randn(f, pipe.vae.config.latent_channels, h, w, device=device, dtype=dtype)
+    with FlopCounterMode(display=False) as counter:
+        pipe.vae.decode(z, num_frames=f)
+    vae_flops = counter.get_total_flops()
+    return {
+        "unet_tflop_per_step": unet_flops / 1e12,
+        "vae_decode_tflop": vae_flops / 1e12,
+        "video_tflop": (unet_flops * sample.num_inference_steps + vae_flops) / 1e12,
+    }
+
+
+def measure_peak_tflops(device: str) -> float | None:
+    """fp16 dense matmul rate on this GPU: the ceiling the compute floor is measured against."""
+    if not device.startswith("cuda"):
+        return None
+    a = torch.randn(8192, 8192, device=device, dtype=torch.float16)
+    b = torch.randn_like(a)
+    for _ in range(3):
+        a @ b
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(20):
+        a @ b
+    end.record()
+    torch.cuda.synchronize()
+    return 2 * 8192**3 * 20 / (start.elapsed_time(end) / 1e3) / 1e12
+
+
+# --- the run -----------------------------------------------------------------------------------------------------
+
+
+def run_bench(base: BenchConfig, profiles: dict[str, Config]) -> dict[str, Any]:
+    settings = base.bench
+    out = Path(base.output_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    gpu = detect_gpu()
+    device = "cuda" if gpu else "cpu"
+    dtype = torch.float16 if gpu else torch.float32
+    hardware = {name: resolve_hardware(cfg.hardware, gpu) for name, cfg in profiles.items()}
+    model_id = f"{base.model.name}:{base.model.init.value}"
+    jobs = bench_jobs(
+        dataclasses.replace(base.sample, decode_chunk_size=8), settings.warmup_jobs + settings.jobs, model_id
+    )
+
+    started = time.perf_counter()
+    pipe = load_pipeline(base.model, dtype, device)
+    unet = pipe.unet
+    meta: dict[str, Any] = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device": gpu.name if gpu else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "model": model_id,
+        "build_s": round(time.perf_counter() - started, 1),
+        "sample": dataclasses.asdict(jobs[0].params) | {"seed": "per job", "motion_bucket_id": "per job"},
+        "warmup_jobs": settings.warmup_jobs,
+        "jobs": settings.jobs,
+    }
+    meta |= {k: round(v, 2) for k, v in count_video_flops(pipe, base.sample, device).items()}
+    peak = settings.peak_tflops or measure_peak_tflops(device)
+    meta["peak_tflops"] = round(peak, 1) if peak else None
+    floor_s = meta["video_tflop"] / peak if peak else None
+    meta["compute_floor_s"] = round(floor_s, 2) if floor_s else None
+
+    results: list[Result] = []
+    frames: dict[str, np.ndarray] = {}
+    order = [*((n, "seed") for n in settings.seed_recipes), *((n, "ours") for n in settings.profiles)]
+    for name, kind in order:
+        reset_pipeline(pipe, unet, device, dtype)
+        log.info("bench: %s", name)
+        try:
+            if kind == "seed":
+                result, captured = run_seed_recipe(pipe, name, device, jobs, out, settings.warmup_jobs)
+            else:
+                result, captured = run_profile(pipe, profiles[name], hardware[name], jobs, out, settings.warmup_jobs)
+        except Exception as exc:  # one broken configuration must not lose the others' numbers
+            log.exception("bench: %s failed", name)
+            result, captured = Result(name=name, kind=kind, skipped=f"{type(exc).__name__}: {exc}"[:300]), None
+        if captured is not None:
+            frames[name] = captured
+        results.append(result)
+        report = finish_report(meta, results, frames, settings.reference, floor_s)
+        write_report(out, report)  # after every configuration, so a cut-short run keeps what it measured
+        log.info("bench: %s -> %s", name, json.dumps(dataclasses.asdict(result)))
+    return report
+
+
+def finish_report(meta, results: list[Result], frames, reference: str, floor_s: float | None) -> dict[str, Any]:
+    seed = next((r for r in results if r.name == "seed_offload" and r.s_per_video), None)
+    seed = seed or next((r for r in results if r.kind == "seed" and r.s_per_video), None)
+    ref = frames.get(reference)
+    for r in results:
+        if r.s_per_video and seed:
+            r.speedup_vs_seed = seed.s_per_video / r.s_per_video
+        if r.s_per_video and floor_s:
+            r.floor_fraction = floor_s / r.s_per_video
+        if ref is not None and r.name in frames and frames[r.name].shape == ref.shape:
+            diff = np.abs(frames[r.name].astype(np.int16) - ref.astype(np.int16))
+            r.max_abs_diff = int(diff.max())
+            mse = float((diff.astype(np.float64) ** 2).mean())
+            r.psnr_db = float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+    return {
+        "meta": meta,
+        "baseline": seed.name if seed else None,
+        "reference": reference,
+        "results": [dataclasses.asdict(r) for r in results],
+    }
+
+
+def write_report(out: Path, report: dict[str, Any]) -> None:
+    (out / "bench.json").write_text(json.dumps(report, indent=1, default=str))
+    (out / "bench.md").write_text(markdown_table(report))
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    meta = report["meta"]
+
+    def num(value, digits=2):
+        return "" if value is None else f"{value:.{digits}f}"
+
+    lines = [
+        f"{meta['model']} on {meta['device']}, torch {meta['torch']}, diffusers {meta['diffusers']}, {meta['date']}",
+        f"{meta['sample']['num_frames']} frames, {meta['sample']['height']}x{meta['sample']['width']}, "
+        f"{meta['sample']['num_inference_steps']} steps; {meta['warmup_jobs']} warm-up + {meta['jobs']} timed videos "
+        f"per configuration; {meta['video_tflop']:.0f} TFLOP per video "
+        f"(UNet {meta['unet_tflop_per_step']:.1f} per step, VAE decode {meta['vae_decode_tflop']:.1f})"
+        + (
+            f"; compute floor {meta['compute_floor_s']:.1f} s at {meta['peak_tflops']:.0f} TFLOP/s"
+            if meta.get("compute_floor_s")
+            else ""
+        ),
+        "",
+        "| configuration | kind | s/video | spread | encode | denoise | decode | export | peak VRAM GiB | warm-up s "
+        f"| speedup vs {report['baseline']} | of floor | max diff vs {report['reference']} | PSNR dB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        if r["skipped"]:
+            lines.append(f"| {r['name']} | {r['kind']} | skipped: {r['skipped']} |" + " |" * 11)
+            continue
+        spread = f"{num(r['s_min'])}-{num(r['s_max'])}"
+        floor = "" if r["floor_fraction"] is None else f"{100 * r['floor_fraction']:.0f}%"
+        psnr = "" if r["psnr_db"] is None else ("exact" if r["psnr_db"] == float("inf") else num(r["psnr_db"], 1))
+        lines.append(
+            f"| {r['name']} | {r['kind']} | {num(r['s_per_video'])} | {spread} | {num(r['encode_s'])} | "
+            f"{num(r['denoise_s'])} | {num(r['decode_s'])} | {num(r['export_s'])} | {num(r['peak_vram_gib'])} | "
+            f"{num(r['warmup_s'], 1)} | {num(r['speedup_vs_seed'])}x | {floor} | "
+            f"{'' if r['max_abs_diff'] is None else r['max_abs_diff']} | {psnr} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
+def main(cfg: DictConfig) -> None:
+    base: BenchConfig = load_config(cfg)
+    overrides = list(HydraConfig.get().overrides.task)
+    profiles = {
+        name: load_config(hydra.compose(config_name="bench", overrides=[*overrides, f"hardware={name}"]))
+        for name in base.bench.profiles
+    }
+    report = run_bench(base, profiles)
+    print(markdown_table(report))
+
+
+if __name__ == "__main__":
+    main()
