@@ -92,8 +92,10 @@ class Result:
 # --- the jobs ---------------------------------------------------------------------------------------------------
 
 
-def bench_jobs(sample: SampleParams, count: int, model: str) -> list[Job]:
-    """`count` jobs over the bundled sample images, each with its own seed and motion_bucket_id."""
+def bench_jobs(sample: SampleParams, count: int, model: str, decode_chunk_size: int) -> list[Job]:
+    """`count` jobs over the bundled sample images, each with its own seed and motion_bucket_id; the decode chunk
+    is the configuration's own unless `sample.decode_chunk_size` pins it."""
+    sample = dataclasses.replace(sample, decode_chunk_size=sample.decode_chunk_size or decode_chunk_size)
     # opaque images only: the seed's load_image drops alpha where svd-batch composites it over white
     images = [str(bundled_manifest().parent / name) for name in ("sunset.png", "boat_exif_rotated.jpg")]
     jobs = []
@@ -109,8 +111,8 @@ def bench_jobs(sample: SampleParams, count: int, model: str) -> list[Job]:
 def run_seed_recipe(pipe, name: str, device: str, jobs: list[Job], out: Path, warmup: int) -> tuple[Result, Any]:
     from diffusers.utils import export_to_video, load_image
 
-    placement, chunking, decode_chunk, compiled = SEED_RECIPES[name]
-    result = Result(name=name, kind="seed", decode_chunk_size=decode_chunk)
+    placement, chunking, _, compiled = SEED_RECIPES[name]
+    result = Result(name=name, kind="seed", decode_chunk_size=jobs[0].params.decode_chunk_size)
     if placement == "model_offload" and device == "cpu":
         result.skipped = "needs a GPU"
         return result, None
@@ -134,7 +136,7 @@ def run_seed_recipe(pipe, name: str, device: str, jobs: list[Job], out: Path, wa
             image = load_image(job.image).resize((p.width, p.height))
             frames = pipe(
                 image,
-                decode_chunk_size=decode_chunk,
+                decode_chunk_size=p.decode_chunk_size,
                 generator=torch.manual_seed(p.seed),
                 num_frames=p.num_frames,
                 num_inference_steps=p.num_inference_steps,
@@ -202,7 +204,7 @@ class _CapturingRunner(BatchRunner):
 
 
 def run_profile(pipe, config: Config, hardware: Hardware, jobs: list[Job], out: Path, warmup: int):
-    result = Result(name=config.hardware.name, kind="svd-batch", decode_chunk_size=hardware.decode_chunk_size)
+    result = Result(name=config.hardware.name, kind="svd-batch", decode_chunk_size=jobs[0].params.decode_chunk_size)
     folder = OutputFolder(out / config.hardware.name)
     folder.prepare()
     runner = _CapturingRunner(config, hardware, pipe, folder)
@@ -312,9 +314,7 @@ def run_bench(base: BenchConfig, profiles: dict[str, Config]) -> dict[str, Any]:
     dtype = torch.float16 if gpu else torch.float32
     hardware = {name: resolve_hardware(cfg.hardware, gpu) for name, cfg in profiles.items()}
     model_id = f"{base.model.name}:{base.model.init.value}"
-    jobs = bench_jobs(
-        dataclasses.replace(base.sample, decode_chunk_size=8), settings.warmup_jobs + settings.jobs, model_id
-    )
+    count = settings.warmup_jobs + settings.jobs
 
     started = time.perf_counter()
     pipe = load_pipeline(base.model, dtype, device)
@@ -326,11 +326,12 @@ def run_bench(base: BenchConfig, profiles: dict[str, Config]) -> dict[str, Any]:
         "diffusers": diffusers.__version__,
         "model": model_id,
         "build_s": round(time.perf_counter() - started, 1),
-        "sample": dataclasses.asdict(jobs[0].params) | {"seed": "per job", "motion_bucket_id": "per job"},
+        "sample": dataclasses.asdict(base.sample)
+        | {"seed": "per job", "motion_bucket_id": "per job", "decode_chunk_size": "per configuration"},
         "warmup_jobs": settings.warmup_jobs,
         "jobs": settings.jobs,
     }
-    meta |= {k: round(v, 2) for k, v in count_video_flops(pipe, base.sample, device).items()}
+    meta |= {k: round(v, 4) for k, v in count_video_flops(pipe, base.sample, device).items()}
     peak = settings.peak_tflops or measure_peak_tflops(device)
     meta["peak_tflops"] = round(peak, 1) if peak else None
     floor_s = meta["video_tflop"] / peak if peak else None
@@ -344,8 +345,10 @@ def run_bench(base: BenchConfig, profiles: dict[str, Config]) -> dict[str, Any]:
         log.info("bench: %s", name)
         try:
             if kind == "seed":
+                jobs = bench_jobs(base.sample, count, model_id, SEED_RECIPES[name][2])
                 result, captured = run_seed_recipe(pipe, name, device, jobs, out, settings.warmup_jobs)
             else:
+                jobs = bench_jobs(base.sample, count, model_id, hardware[name].decode_chunk_size)
                 result, captured = run_profile(pipe, profiles[name], hardware[name], jobs, out, settings.warmup_jobs)
         except Exception as exc:  # one broken configuration must not lose the others' numbers
             log.exception("bench: %s failed", name)
@@ -404,19 +407,21 @@ def markdown_table(report: dict[str, Any]) -> str:
             else ""
         ),
         "",
-        "| configuration | kind | s/video | spread | encode | denoise | decode | export | peak VRAM GiB | warm-up s "
+        "| configuration | kind | decode chunk | s/video | spread | encode | denoise | decode | export | peak VRAM GiB "
+        "| warm-up s "
         f"| speedup vs {report['baseline']} | of floor | max diff vs {report['reference']} | PSNR dB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         if r["skipped"]:
-            lines.append(f"| {r['name']} | {r['kind']} | skipped: {r['skipped']} |" + " |" * 11)
+            lines.append(f"| {r['name']} | {r['kind']} | | skipped: {r['skipped']} |" + " |" * 11)
             continue
         spread = f"{num(r['s_min'])}-{num(r['s_max'])}"
         floor = "" if r["floor_fraction"] is None else f"{100 * r['floor_fraction']:.0f}%"
         psnr = "" if r["psnr_db"] is None else ("exact" if r["psnr_db"] == float("inf") else num(r["psnr_db"], 1))
         lines.append(
-            f"| {r['name']} | {r['kind']} | {num(r['s_per_video'])} | {spread} | {num(r['encode_s'])} | "
+            f"| {r['name']} | {r['kind']} | {r['decode_chunk_size']} | {num(r['s_per_video'])} | {spread} | "
+            f"{num(r['encode_s'])} | "
             f"{num(r['denoise_s'])} | {num(r['decode_s'])} | {num(r['export_s'])} | {num(r['peak_vram_gib'])} | "
             f"{num(r['warmup_s'], 1)} | {num(r['speedup_vs_seed'])}x | {floor} | "
             f"{'' if r['max_abs_diff'] is None else r['max_abs_diff']} | {psnr} |"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from svd_batch.config import ConfigError, ExportFormat, ModelInit, Placement, load_config
+from svd_batch.config import CompileScope, ConfigError, ExportFormat, ModelInit, Placement, load_config
 from svd_batch.hardware import GpuInfo, resolve_hardware
 from tests.conftest import CONF_DIR
 
@@ -131,8 +131,24 @@ def test_seed_recipes_map_onto_profiles(compose_cfg):
     lowmem = resolve_hardware(hardware(compose_cfg, "lowmem"), gpu)
     assert (lowmem.placement, lowmem.decode_chunk_size, lowmem.forward_chunking) == (Placement.model_offload, 2, True)
     compiled = resolve_hardware(hardware(compose_cfg, "compile"), gpu)
-    assert compiled.placement is Placement.resident and compiled.compile_unet
-    assert (compiled.compile_mode, compiled.compile_fullgraph) == ("reduce-overhead", True)
+    assert compiled.placement is Placement.resident and compiled.compile_unet is CompileScope.full
+    assert (compiled.compile_mode, compiled.compile_fullgraph, compiled.compile_vae) == ("reduce-overhead", True, False)
+
+
+def test_fast_and_low_memory_profiles(compose_cfg, cache_dir):
+    gpu = GpuInfo("NVIDIA H100", 80.0)
+    fast = resolve_hardware(hardware(compose_cfg, "h100"), gpu)
+    assert (fast.placement, fast.compile_unet, fast.compile_vae) == (Placement.resident, CompileScope.full, True)
+    assert fast.compile_cache_dir == f"{cache_dir}/inductor"  # a named, persistent compile cache
+    low = resolve_hardware(hardware(compose_cfg, "lowvram"), gpu)
+    assert (low.placement, low.forward_chunking, low.decode_chunk_size) == (Placement.model_offload, True, 2)
+    assert low.compile_unet is CompileScope.none and low.compile_vae
+
+
+def test_whole_unet_compile_with_offload_is_refused(compose_cfg):
+    cfg = load_config(compose_cfg("output_dir=/tmp/x", "hardware=offload", "hardware.compile_unet=full")).hardware
+    with pytest.raises(ConfigError, match="compile_unet=blocks"):
+        resolve_hardware(cfg, GpuInfo("NVIDIA H100", 80.0))
 
 
 def test_gpu_profile_without_a_gpu_says_what_to_use(compose_cfg):
