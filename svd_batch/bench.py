@@ -34,7 +34,7 @@ from svd_batch.config import Config, SampleParams, SvdBatchError, load_config
 from svd_batch.hardware import Hardware, detect_gpu, resolve_hardware
 from svd_batch.manifest import bundled_manifest
 from svd_batch.models import load_pipeline
-from svd_batch.pipeline import StageClock
+from svd_batch.pipeline import FirstCallMarks, StageClock, call_arguments
 from svd_batch.plan import Job, job_id_for
 from svd_batch.records import JobRecord, OutputFolder
 from svd_batch.runner import BatchRunner
@@ -132,20 +132,10 @@ def run_seed_recipe(pipe, name: str, device: str, jobs: list[Job], out: Path, wa
         if clock.cuda:
             torch.cuda.reset_peak_memory_stats()
         start = clock.now()
-        with _stage_marks(pipe, clock) as marks:
+        boundaries = {"denoise": pipe.unet, "decode": pipe.vae.decoder}  # first calls end encode, then denoise
+        with FirstCallMarks(clock, boundaries) as marks:
             image = load_image(job.image).resize((p.width, p.height))
-            frames = pipe(
-                image,
-                decode_chunk_size=p.decode_chunk_size,
-                generator=torch.manual_seed(p.seed),
-                num_frames=p.num_frames,
-                num_inference_steps=p.num_inference_steps,
-                height=p.height,
-                width=p.width,
-                fps=p.fps,
-                motion_bucket_id=p.motion_bucket_id,
-                noise_aug_strength=p.noise_aug_strength,
-            ).frames[0]
+            frames = pipe(image, generator=torch.manual_seed(p.seed), **call_arguments(p)).frames[0]
         generated = clock.now()
         export_to_video(frames, str(out / f"{name}-{index}.mp4"), fps=7)
         done = clock.now()
@@ -161,30 +151,6 @@ def run_seed_recipe(pipe, name: str, device: str, jobs: list[Job], out: Path, wa
         peaks.append(torch.cuda.max_memory_allocated() / 2**30 if clock.cuda else None)
     _fill_times(result, walls, stages, peaks)
     return result, reference_frames
-
-
-class _stage_marks:
-    """Marks the first UNet call (encoding done) and the first VAE decoder call (denoising done) of a plain call."""
-
-    def __init__(self, pipe, clock: StageClock):
-        self.pipe, self.clock, self.marks = pipe, clock, {}
-
-    def __enter__(self) -> dict[str, float]:
-        def mark(name: str):
-            def hook(*_) -> None:  # a pre-hook that returned a value would replace the module's inputs
-                self.marks.setdefault(name, self.clock.now())
-
-            return hook
-
-        self.hooks = [  # on the compiled wrapper, if any: outside the graph, where a sync is allowed
-            self.pipe.unet.register_forward_pre_hook(mark("denoise")),
-            self.pipe.vae.decoder.register_forward_pre_hook(mark("decode")),
-        ]
-        return self.marks
-
-    def __exit__(self, *exc) -> None:
-        for hook in self.hooks:
-            hook.remove()
 
 
 # --- svd-batch profiles -----------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -280,7 +279,3 @@ def load_config(cfg: DictConfig) -> Config:
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
     return config
-
-
-def resolved_cache_dir(config: Config) -> Path:
-    return Path(config.cache_dir).expanduser()

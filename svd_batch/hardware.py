@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +10,6 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 
 from svd_batch.config import CompileScope, ConfigError, HardwareConfig, Placement, Precision
-
-log = logging.getLogger(__name__)
 
 GIB = 2**30
 # Measured SVD-XT peaks (25 frames, 576x1024, fp16, one H100): resident 15.1 GiB, model offload with decode chunk 8

@@ -44,6 +44,46 @@ class StageClock:
         return time.perf_counter()
 
 
+class FirstCallMarks:
+    """Records when each module is first called inside the block: stage boundaries of a plain pipeline call.
+
+    Hooks sit on the module as the pipeline holds it (a compiled wrapper, if any), outside any compiled graph, where
+    a synchronizing clock is allowed."""
+
+    def __init__(self, clock: StageClock, modules: dict[str, torch.nn.Module]):
+        self.clock, self.modules, self.marks = clock, modules, {}
+
+    def __enter__(self) -> dict[str, float]:
+        def mark(name: str):
+            def hook(*_) -> None:  # a pre-hook that returned a value would replace the module's inputs
+                self.marks.setdefault(name, self.clock.now())
+
+            return hook
+
+        self.hooks = [module.register_forward_pre_hook(mark(name)) for name, module in self.modules.items()]
+        return self.marks
+
+    def __exit__(self, *exc) -> None:
+        for hook in self.hooks:
+            hook.remove()
+
+
+def call_arguments(params: SampleParams) -> dict:
+    """`StableVideoDiffusionPipeline.__call__` arguments for these parameters (all but image and generator)."""
+    return {
+        "height": params.height,
+        "width": params.width,
+        "num_frames": params.num_frames,
+        "num_inference_steps": params.num_inference_steps,
+        "min_guidance_scale": params.min_guidance_scale,
+        "max_guidance_scale": params.max_guidance_scale,
+        "fps": params.fps,
+        "motion_bucket_id": params.motion_bucket_id,
+        "noise_aug_strength": params.noise_aug_strength,
+        "decode_chunk_size": params.decode_chunk_size,
+    }
+
+
 class VideoGenerator:
     def __init__(self, pipe: StableVideoDiffusionPipeline):
         self.pipe = pipe
@@ -56,32 +96,15 @@ class VideoGenerator:
         clock = StageClock(self.device)
         if clock.cuda:
             torch.cuda.reset_peak_memory_stats(self.device)
-        marks: dict[str, float] = {}
-
-        def mark_denoise_start(*_):  # first UNet call: encoding is done
-            marks.setdefault("denoise", clock.now())
-
         start = clock.now()
-        hook = self.pipe.unet.register_forward_pre_hook(mark_denoise_start)
-        try:
+        with FirstCallMarks(clock, {"denoise": self.pipe.unet}) as marks:  # first UNet call: encoding is done
             latents = self.pipe(
                 image,
-                height=params.height,
-                width=params.width,
-                num_frames=params.num_frames,
-                num_inference_steps=params.num_inference_steps,
-                min_guidance_scale=params.min_guidance_scale,
-                max_guidance_scale=params.max_guidance_scale,
-                fps=params.fps,
-                motion_bucket_id=params.motion_bucket_id,
-                noise_aug_strength=params.noise_aug_strength,
-                decode_chunk_size=params.decode_chunk_size,
+                **call_arguments(params),
                 # a CPU generator gives the same noise on every device, as the seed guide's torch.manual_seed does
                 generator=torch.Generator("cpu").manual_seed(params.seed),
                 output_type="latent",
             ).frames
-        finally:
-            hook.remove()
         denoised = clock.now()
         frames = self.decode(latents, params)
         decoded = clock.now()

@@ -3,14 +3,11 @@ parameters, and the run summary. Offline by default (`wandb sync` later); `disab
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 from svd_batch.config import SAMPLE_PARAM_NAMES, TrackingConfig, TrackingMode
 from svd_batch.records import TIME_COLUMNS, JobRecord
-
-log = logging.getLogger(__name__)
 
 TABLE_COLUMNS = ["job_id", "id", "status", "video", *SAMPLE_PARAM_NAMES, *TIME_COLUMNS, "peak_vram_gib", "error"]
 VIDEO_SUFFIXES = {".mp4", ".gif"}  # what wandb.Video plays from a file
