@@ -171,17 +171,16 @@ class _CapturingRunner(BatchRunner):
 
 def run_profile(pipe, config: Config, hardware: Hardware, jobs: list[Job], out: Path, warmup: int):
     result = Result(name=config.hardware.name, kind="svd-batch", decode_chunk_size=jobs[0].params.decode_chunk_size)
-    folder = OutputFolder(out / config.hardware.name)
-    folder.prepare()
-    runner = _CapturingRunner(config, hardware, pipe, folder)
-    started = time.perf_counter()
-    warm = runner.run_jobs(jobs[:warmup], progress=False)
-    result.warmup_s = time.perf_counter() - started
-    runner.capture_id = jobs[warmup].job_id
-    clock = StageClock(torch.device(hardware.device))
-    started = clock.now()
-    timed = runner.run_jobs(jobs[warmup:], progress=False)
-    wall = clock.now() - started
+    with OutputFolder(out / config.hardware.name) as folder:
+        runner = _CapturingRunner(config, hardware, pipe, folder)
+        started = time.perf_counter()
+        warm = runner.run_jobs(jobs[:warmup], progress=False)
+        result.warmup_s = time.perf_counter() - started
+        runner.capture_id = jobs[warmup].job_id
+        clock = StageClock(torch.device(hardware.device))
+        started = clock.now()
+        timed = runner.run_jobs(jobs[warmup:], progress=False)
+        wall = clock.now() - started
     failed = [r for r in warm + timed if not r.ok]
     if failed:
         raise SvdBatchError(f"profile {config.hardware.name}: job failed: {failed[0].error}")

@@ -195,7 +195,8 @@ class Config:
     image_timeout_s: float = 20.0  # for http(s) images
     cache_dir: str = "~/.cache/svd-batch"
     dry_run: bool = False
-    resume: bool = True  # skip jobs that already have an ok row in output_dir
+    resume: bool = True  # skip jobs that already have a row in output_dir (ok or failed)
+    retry_failed: bool = False  # run only the jobs that failed before
 
 
 def register_configs() -> None:

@@ -13,6 +13,8 @@ from PIL import Image
 
 from svd_batch.config import ExportConfig, ExportFormat
 
+PARTIAL_PREFIX = ".partial-"  # a killed run's leftovers; the next run in the folder removes them
+
 
 def output_name(job_id: str, fmt: ExportFormat) -> str:
     """File (or, for png, folder) name of a job's video."""
@@ -23,7 +25,7 @@ def export_frames(frames: np.ndarray, target: Path, export: ExportConfig) -> Pat
     """Writes (F, H, W, 3) uint8 frames to `target` and returns it."""
     target.parent.mkdir(parents=True, exist_ok=True)
     # keep the extension on the temporary name: ffmpeg picks the container from it
-    partial = target.with_name(f".partial-{os.getpid()}-{target.name}")
+    partial = target.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{target.name}")
     try:
         writer = _WRITERS[export.format]
         writer(frames, partial, export)

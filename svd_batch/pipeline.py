@@ -15,7 +15,11 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 from PIL import Image
 
-from svd_batch.config import SampleParams
+from svd_batch.config import SampleParams, SvdBatchError
+
+
+class BadOutputError(SvdBatchError):
+    """The model produced NaN or black frames: a numerical failure, not a video."""
 
 
 @dataclass
@@ -119,7 +123,19 @@ class VideoGenerator:
         """The pipeline's own decode, then its post-processing and PIL rounding done on the device: the same float32
         arithmetic, a quarter of the bytes to copy back."""
         video = self.pipe.decode_latents(latents, params.num_frames, params.decode_chunk_size)[0]  # (C, F, H, W)
+        self.pipe.maybe_free_model_hooks()  # under model offload, returns the VAE to the CPU as a plain call does
+        if not torch.isfinite(video).all():
+            raise BadOutputError(
+                "the decoded frames contain NaN/inf (numerical overflow, typical of float16): rerun the job with "
+                "hardware.dtype=bfloat16 or float32 (retry_failed=true)"
+            )
         video = (video * 0.5 + 0.5).clamp(0, 1)  # VaeImageProcessor.denormalize
         video = (video * 255).round().to(torch.uint8).permute(1, 2, 3, 0)  # numpy_to_pil's rounding
-        self.pipe.maybe_free_model_hooks()  # under model offload, returns the VAE to the CPU as a plain call does
-        return video.cpu().numpy()
+        frames = video.cpu().numpy()
+        black = [i for i, frame in enumerate(frames) if frame.max() <= 2]
+        if black:
+            raise BadOutputError(
+                f"frame(s) {black[:8]} of {len(frames)} are black (usually a numerical overflow): rerun the job with "
+                f"hardware.dtype=bfloat16 or float32 (retry_failed=true)"
+            )
+        return frames

@@ -1,12 +1,16 @@
 """The output folder's bookkeeping: one JobRecord per finished job, appended to a journal (JSON lines, flushed and
 fsynced), and `index.csv` rebuilt from the journal. A torn last line is ignored, so a crash never corrupts what
-was already recorded; the newest record of a job wins."""
+was already recorded; the newest record of a job wins. One process at a time writes a folder (an flock), and it
+clears the temporary files a killed run left behind."""
 
 from __future__ import annotations
 
 import dataclasses
+import errno
+import fcntl
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,7 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from svd_batch.config import SAMPLE_PARAM_NAMES
+from svd_batch.config import SAMPLE_PARAM_NAMES, SvdBatchError
+from svd_batch.export import PARTIAL_PREFIX
 
 JOURNAL_NAME = "journal.jsonl"
 INDEX_NAME = "index.csv"
@@ -38,8 +43,15 @@ INDEX_COLUMNS = (
     "hardware",
     *TIME_COLUMNS,
     "peak_vram_gib",
+    "fallback",
     "finished_at",
 )
+TEXT_COLUMNS = ("id", "image", "output", "error", "fallback")
+LOCK_NAME = ".svd-batch.lock"
+
+
+class OutputError(SvdBatchError):
+    pass
 
 
 @dataclass
@@ -55,6 +67,7 @@ class JobRecord:
     error: str = ""
     times: dict[str, float] = field(default_factory=dict)  # TIME_COLUMNS -> seconds
     peak_vram_gib: float | None = None
+    fallback: str = ""  # what an out-of-memory retry changed, e.g. "decode_chunk_size 8 -> 4"
     finished_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property
@@ -75,13 +88,19 @@ class JobRecord:
             "hardware": self.hardware,
             **{c: _rounded(self.times.get(c)) for c in TIME_COLUMNS},
             "peak_vram_gib": _rounded(self.peak_vram_gib),
+            "fallback": self.fallback,
             "finished_at": self.finished_at,
         }
-        return {c: row.get(c) for c in INDEX_COLUMNS}
+        return {c: _spreadsheet_safe(row[c]) if c in TEXT_COLUMNS else row.get(c) for c in INDEX_COLUMNS}
 
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
+
+
+def _spreadsheet_safe(text: str) -> str:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe (CSV formula injection)."""
+    return f"'{text}" if text and text[0] in "=+-@\t\r" else text
 
 
 class OutputFolder:
@@ -91,13 +110,45 @@ class OutputFolder:
         self.journal_path = root / JOURNAL_NAME
         self.index_path = root / INDEX_NAME
 
-    def prepare(self) -> None:
+    def open(self) -> None:
+        """Creates the folder, takes its lock (or says who holds it) and clears a killed run's temporary files."""
         try:
             self.videos.mkdir(parents=True, exist_ok=True)
+            self._lock = (self.root / LOCK_NAME).open("a+")
         except OSError as exc:
-            raise OSError(
-                f"cannot create the output folder {self.root}: {exc}; set output_dir to a writable folder"
+            raise OutputError(
+                f"cannot write to the output folder {self.root}: {exc.strerror or exc}; set "
+                f"output_dir to a writable folder"
             ) from exc
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.seek(0)
+            holder = self._lock.read().strip() or "another process"
+            self._lock.close()
+            raise OutputError(
+                f"output folder {self.root} is in use by svd-batch {holder}; wait for that run to "
+                f"finish, or give this run another output_dir"
+            ) from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"pid {os.getpid()}")
+        self._lock.flush()
+        for folder in (self.root, self.videos):
+            for stale in folder.glob(f"{PARTIAL_PREFIX}*"):
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+
+    def close(self) -> None:
+        lock = getattr(self, "_lock", None)
+        if lock and not lock.closed:
+            lock.close()  # releases the flock
+
+    def __enter__(self) -> OutputFolder:
+        self.open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def records(self) -> dict[str, JobRecord]:
         """The newest record of each job, from the journal."""
@@ -117,17 +168,27 @@ class OutputFolder:
         """Jobs with an ok record whose video is still there."""
         return {job_id for job_id, r in self.records().items() if r.ok and (self.root / r.output).exists()}
 
+    def failed_ids(self) -> set[str]:
+        return {job_id for job_id, r in self.records().items() if not r.ok}
+
     def append(self, record: JobRecord) -> None:
         line = json.dumps(dataclasses.asdict(record), ensure_ascii=False)
-        with self.journal_path.open("a", encoding="utf-8") as journal:
-            journal.write(line + "\n")
-            journal.flush()
-            os.fsync(journal.fileno())
+        try:
+            with self.journal_path.open("a", encoding="utf-8") as journal:
+                journal.write(line + "\n")
+                journal.flush()
+                os.fsync(journal.fileno())
+        except OSError as exc:
+            hint = "the disk is full: free space, then rerun" if exc.errno == errno.ENOSPC else "check the folder"
+            raise OutputError(
+                f"cannot record job {record.job_id} in {self.journal_path}: {exc.strerror}; {hint} "
+                f"(finished jobs are kept; a rerun continues)"
+            ) from exc
 
     def write_index(self) -> pd.DataFrame:
         rows = [record.row() for record in self.records().values()]
         table = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
-        partial = self.index_path.with_name(f".partial-{os.getpid()}-{INDEX_NAME}")
+        partial = self.index_path.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{INDEX_NAME}")
         table.to_csv(partial, index=False)
         os.replace(partial, self.index_path)
         return table

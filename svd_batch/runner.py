@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import errno
+import gc
 import logging
 import time
 import traceback
@@ -12,17 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from svd_batch.config import Config, ModelInit, Placement, SvdBatchError
+from svd_batch.config import CompileScope, Config, ModelInit, Placement, SampleParams, SvdBatchError
 from svd_batch.export import export_frames, output_name
 from svd_batch.hardware import Hardware, apply_hardware, describe, detect_gpu, resolve_hardware
 from svd_batch.images import fit_image, load_image
 from svd_batch.manifest import bundled_manifest, read_manifest
 from svd_batch.models import load_pipeline
-from svd_batch.pipeline import VideoGenerator
+from svd_batch.pipeline import Generation, VideoGenerator
 from svd_batch.plan import (
     Job,
     describe_plan,
@@ -31,7 +35,7 @@ from svd_batch.plan import (
     model_identity,
     plan_jobs,
 )
-from svd_batch.records import JobRecord, OutputFolder
+from svd_batch.records import JobRecord, OutputError, OutputFolder
 from svd_batch.summary import format_summary, summarize
 from svd_batch.tracking import Tracker
 
@@ -67,32 +71,24 @@ def run(config: Config, group: str | None = None) -> RunResult:
         print(f"dry run, manifest {manifest}:\n{plan_text}")
         return RunResult(jobs=jobs, records=[], index=None, summary={"jobs_planned": len(jobs)}, output_dir=None)
 
-    out = OutputFolder(Path(config.output_dir).expanduser())
-    out.prepare()
-    OmegaConf.save(OmegaConf.structured(config), out.root / "config.yaml")
-    done = out.completed_ids() if config.resume else set()
-    pending = [job for job in jobs if job.job_id not in done]
-    log.info(
-        "%d job(s) planned, %d already done in %s, %d to run",
-        len(jobs),
-        len(jobs) - len(pending),
-        out.root,
-        len(pending),
-    )
-    if per_job is not None and pending:
-        log.info("estimated time: %s", format_duration(per_job * len(pending)))
+    with OutputFolder(Path(config.output_dir).expanduser()) as out:
+        OmegaConf.save(OmegaConf.structured(config), out.root / "config.yaml")
+        pending = select_pending(jobs, out, config)
+        log.info("%d job(s) planned, %d to run in %s", len(jobs), len(pending), out.root)
+        if per_job is not None and pending:
+            log.info("estimated time: %s", format_duration(per_job * len(pending)))
 
-    model_load_s = 0.0
-    pipe = None
-    if pending:
-        loaded = time.perf_counter()
-        pipe = load_pipeline(config.model, hardware.torch_dtype, _build_device(hardware))
-        model_load_s = time.perf_counter() - loaded
-        log.info("model %s loaded in %.1f s", config.model.name, model_load_s)
+        model_load_s = 0.0
+        pipe = None
+        if pending:
+            loaded = time.perf_counter()
+            pipe = load_pipeline(config.model, hardware.torch_dtype, _build_device(hardware))
+            model_load_s = time.perf_counter() - loaded
+            log.info("model %s loaded in %.1f s", config.model.name, model_load_s)
 
-    tracker = Tracker(config.tracking, out.root, _plain(config), group=group)
-    records = BatchRunner(config, hardware, pipe, out, tracker).run_jobs(pending) if pending else []
-    index = out.write_index()
+        tracker = Tracker(config.tracking, out.root, _plain(config), group=group)
+        records = BatchRunner(config, hardware, pipe, out, tracker).run_jobs(pending) if pending else []
+        index = out.write_index()
 
     summary = summarize(
         records, skipped=len(jobs) - len(pending), wall_s=time.perf_counter() - started, model_load_s=model_load_s
@@ -102,6 +98,21 @@ def run(config: Config, group: str | None = None) -> RunResult:
     return RunResult(
         jobs=jobs, records=records, index=index, summary=summary, output_dir=out.root, tracking_dir=tracker.run_path
     )
+
+
+def select_pending(jobs: list[Job], out: OutputFolder, config: Config) -> list[Job]:
+    """Which planned jobs to run: all (resume=false), only earlier failures (retry_failed), or the ones with no
+    record yet. A job whose video was deleted since counts as not done."""
+    if not config.resume:
+        return jobs
+    failed = out.failed_ids()
+    if config.retry_failed:
+        return [job for job in jobs if job.job_id in failed]
+    done = out.completed_ids()
+    skipped_failures = sum(job.job_id in failed for job in jobs)
+    if skipped_failures:
+        log.info("%d job(s) failed in an earlier run and are skipped; retry_failed=true runs them", skipped_failures)
+    return [job for job in jobs if job.job_id not in done and job.job_id not in failed]
 
 
 class BatchRunner:
@@ -114,6 +125,7 @@ class BatchRunner:
         self.generator = VideoGenerator(apply_hardware(pipe, hardware))
         self.out = out
         self.tracker = tracker
+        self.offloaded = False  # set once an out-of-memory fallback has switched to model offload
 
     def run_jobs(self, jobs: list[Job], progress: bool = True) -> list[JobRecord]:
         records: list[JobRecord] = []
@@ -148,7 +160,8 @@ class BatchRunner:
                 load_image(job.image, self.config.image_timeout_s), params.width, params.height, self.config.image_fit
             )
             record.times["time_load_image_s"] = time.perf_counter() - started
-            generation = self.generator.generate(image, params)
+            generation, used, record.fallback = self.generate_fitting(image, params)
+            record.params = dataclasses.asdict(used)
         except Exception as exc:  # one bad job never stops the rest
             record.error = _describe(exc, job)
             record.times["time_total_s"] = time.perf_counter() - started
@@ -158,6 +171,41 @@ class BatchRunner:
         record.times["time_decode_s"] = generation.times.decode_s
         record.peak_vram_gib = generation.peak_vram_gib
         return record, generation.frames
+
+    def generate_fitting(self, image, params: SampleParams) -> tuple[Generation, SampleParams, str]:
+        """Generates; on running out of GPU memory, retries with halved decode chunks, then with model offload and
+        forward chunking (kept for the rest of the run). Returns what was used and what changed."""
+        changes: list[str] = []
+        while True:
+            try:
+                return self.generator.generate(image, params), params, "; ".join(changes)
+            except torch.cuda.OutOfMemoryError:
+                release_cuda_memory()
+            if params.decode_chunk_size > 1:
+                smaller = max(1, params.decode_chunk_size // 2)
+                changes.append(f"decode_chunk_size {params.decode_chunk_size} -> {smaller}")
+                params = dataclasses.replace(params, decode_chunk_size=smaller)
+            elif self.can_offload():
+                log.warning("out of GPU memory: switching to model offload + forward chunking for the rest of the run")
+                self.generator.pipe.enable_model_cpu_offload(device=self.hardware.device)
+                self.generator.pipe.unet.enable_forward_chunking()
+                self.offloaded = True
+                changes.append("model offload + forward chunking")
+            else:
+                tried = "; ".join(changes) or "no fallback available"
+                raise OutOfMemory(
+                    f"out of GPU memory even after: {tried}. Lower num_frames, height/width, use hardware=lowvram, "
+                    f"or free the GPU; then rerun with retry_failed=true"
+                ) from None
+
+    def can_offload(self) -> bool:
+        hw = self.hardware
+        return (
+            hw.is_cuda
+            and hw.placement is Placement.resident
+            and hw.compile_unet is not CompileScope.full  # offload hooks cannot run inside a whole-UNet graph
+            and not self.offloaded
+        )
 
     def finish(self, record: JobRecord, frames: np.ndarray | None) -> JobRecord:
         """Exports the frames and journals the record (on the export thread)."""
@@ -169,6 +217,13 @@ class BatchRunner:
                 record.times["time_export_s"] = time.perf_counter() - exported
                 record.output = target.relative_to(self.out.root).as_posix()
                 record.status = "ok"
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:  # every later job would fail the same way: stop, keep what is done
+                    raise OutputError(
+                        f"the disk holding {self.out.root} is full ({exc}); free space and rerun: "
+                        f"finished jobs are kept and skipped"
+                    ) from exc
+                record.error = f"export failed: {_describe(exc)}"
             except Exception as exc:
                 record.error = f"export failed: {_describe(exc)}"
             # the job's own work; its export overlaps the next job, so wall time per video is lower
@@ -185,6 +240,16 @@ class BatchRunner:
         bar.set_postfix_str(f"{record.id} {record.status}")
         bar.update()
         return record
+
+
+class OutOfMemory(SvdBatchError):
+    pass
+
+
+def release_cuda_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _describe(exc: Exception, job: Job | None = None) -> str:

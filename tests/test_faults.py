@@ -1,0 +1,239 @@
+"""Resume, crash safety, bad input and GPU faults: nothing lost, nothing duplicated, every error clear."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from diffusers import StableVideoDiffusionPipeline
+from PIL import Image
+
+from svd_batch import runner as runner_module
+from svd_batch.export import read_frames
+from svd_batch.images import ImageLoadError, load_image
+from svd_batch.models import ModelLoadError, build_tiny_pipeline, from_pretrained
+from svd_batch.records import JobRecord, OutputError, OutputFolder
+from svd_batch.runner import run
+from tests.conftest import REPO, write_image
+
+
+def manifest_with(tmp_path: Path, names: list[str], size=(128, 128)) -> Path:
+    data = tmp_path / "data"
+    for seed, name in enumerate(names):
+        write_image(data / name, size, seed=seed)
+    manifest = data / "m.csv"
+    manifest.write_text("image\n" + "\n".join(names) + "\n", encoding="utf-8")
+    return manifest
+
+
+# --- GPU faults, injected on the CPU -------------------------------------------------------------------------------
+
+
+def test_out_of_memory_retries_with_smaller_decode_chunks_and_records_it(make_config, tmp_path, monkeypatch):
+    original = StableVideoDiffusionPipeline.decode_latents
+
+    def decode_needing_small_chunks(self, latents, num_frames, decode_chunk_size=14):
+        if decode_chunk_size > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+        return original(self, latents, num_frames, decode_chunk_size)
+
+    monkeypatch.setattr(StableVideoDiffusionPipeline, "decode_latents", decode_needing_small_chunks)
+    result = run(make_config(f"manifest={manifest_with(tmp_path, ['a.png'])}", "sweep=none"))
+    [record] = result.records
+    assert record.ok and record.fallback == "decode_chunk_size 8 -> 4; decode_chunk_size 4 -> 2"
+    row = pd.read_csv(result.output_dir / "index.csv").iloc[0]
+    assert row.decode_chunk_size == 2 and row.fallback.startswith("decode_chunk_size 8 -> 4")
+
+
+def test_out_of_memory_with_no_way_out_fails_the_job_with_advice(make_config, tmp_path, monkeypatch):
+    def always_oom(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+
+    monkeypatch.setattr(StableVideoDiffusionPipeline, "decode_latents", always_oom)
+    result = run(make_config(f"manifest={manifest_with(tmp_path, ['a.png', 'b.png'])}", "sweep=none"))
+    assert [r.status for r in result.records] == ["failed", "failed"]  # the second job still ran
+    error = result.records[0].error
+    assert "out of GPU memory even after: decode_chunk_size 8 -> 4; decode_chunk_size 4 -> 2;" in error
+    assert "retry_failed=true" in error
+
+
+@pytest.mark.parametrize("value,message", [(float("nan"), "NaN/inf"), (-1.0, "are black")])
+def test_nan_and_black_frames_are_failures_not_videos(make_config, tmp_path, monkeypatch, value, message):
+    def broken_decode(self, latents, num_frames, decode_chunk_size=14):
+        return torch.full((1, 3, num_frames, 128, 128), value)
+
+    monkeypatch.setattr(StableVideoDiffusionPipeline, "decode_latents", broken_decode)
+    result = run(make_config(f"manifest={manifest_with(tmp_path, ['a.png'])}", "sweep=none"))
+    [record] = result.records
+    assert record.status == "failed" and message in record.error and "bfloat16" in record.error
+    assert list((result.output_dir / "videos").iterdir()) == []
+
+
+# --- resume, retry, locks ------------------------------------------------------------------------------------------
+
+
+def test_failed_jobs_are_kept_and_retry_failed_reruns_only_them(make_config, tmp_path, monkeypatch):
+    manifest = manifest_with(tmp_path, ["a.png", "b.png"])
+    real_generate = runner_module.VideoGenerator.generate
+
+    def oom_for_b(self, image, params):
+        if image.getpixel((0, 0)) == image_b_pixel:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+        return real_generate(self, image, params)
+
+    image_b_pixel = Image.open(manifest.parent / "b.png").getpixel((0, 0))
+    monkeypatch.setattr(runner_module.VideoGenerator, "generate", oom_for_b)
+    first = run(make_config(f"manifest={manifest}", "sweep=none"))
+    assert sorted((r.id, r.status) for r in first.records) == [("a", "ok"), ("b", "failed")]
+    monkeypatch.setattr(runner_module.VideoGenerator, "generate", real_generate)  # the GPU is free again
+
+    assert run(make_config(f"manifest={manifest}", "sweep=none")).records == []  # failures are not retried by default
+    retried = run(make_config(f"manifest={manifest}", "sweep=none", "retry_failed=true"))
+    assert [(r.id, r.status) for r in retried.records] == [("b", "ok")]
+    index = pd.read_csv(first.output_dir / "index.csv")
+    assert len(index) == 2 and set(index.status) == {"ok"}  # the newest record of a job wins
+
+
+def test_a_fixed_missing_image_is_a_new_job_for_a_plain_rerun(make_config, tmp_path):
+    manifest = manifest_with(tmp_path, ["a.png"])
+    manifest.write_text("image\na.png\nlate.png\n")
+    first = run(make_config(f"manifest={manifest}", "sweep=none"))
+    assert sorted(r.status for r in first.records) == ["failed", "ok"]
+    write_image(manifest.parent / "late.png", (128, 128), seed=9)
+    rerun = run(make_config(f"manifest={manifest}", "sweep=none"))
+    assert [(r.id, r.status) for r in rerun.records] == [("late", "ok")]
+
+
+def test_a_second_process_on_the_same_folder_is_refused(make_config, tmp_path):
+    config = make_config(f"manifest={manifest_with(tmp_path, ['a.png'])}", "sweep=none")
+    with OutputFolder(Path(config.output_dir)), pytest.raises(OutputError, match=r"in use by svd-batch pid \d+"):
+        run(config)
+    assert run(config).summary["jobs_ok"] == 1  # free again once the first holder is done
+
+
+def test_leftovers_of_a_killed_run_are_cleared(make_config, tmp_path):
+    config = make_config(f"manifest={manifest_with(tmp_path, ['a.png'])}", "sweep=none")
+    videos = Path(config.output_dir) / "videos"
+    videos.mkdir(parents=True)
+    (videos / ".partial-123-deadbeef.mp4").write_bytes(b"half")
+    (Path(config.output_dir) / "journal.jsonl").write_text('{"job_id": "torn li')  # a torn last line
+    result = run(config)
+    assert result.summary["jobs_ok"] == 1
+    assert not list(videos.glob(".partial-*"))
+
+
+def test_unwritable_output_folder_is_refused_clearly(make_config, tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    config = make_config(f"manifest={manifest_with(tmp_path, ['a.png'])}", f"output_dir={tmp_path / 'a-file' / 'out'}")
+    with pytest.raises(OutputError, match="cannot write to the output folder .*set output_dir to a writable folder"):
+        run(config)
+
+
+def test_disk_full_stops_the_run_and_keeps_finished_jobs(make_config, tmp_path, monkeypatch):
+    manifest = manifest_with(tmp_path, ["a.png", "b.png"])
+    real_export = runner_module.export_frames
+    calls = []
+
+    def export_then_fill_the_disk(frames, target, export):
+        calls.append(target)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_export(frames, target, export)
+
+    monkeypatch.setattr(runner_module, "export_frames", export_then_fill_the_disk)
+    with pytest.raises(OutputError, match="is full .* finished jobs are kept"):
+        run(make_config(f"manifest={manifest}", "sweep=none"))
+    monkeypatch.setattr(runner_module, "export_frames", real_export)
+    rerun = run(make_config(f"manifest={manifest}", "sweep=none"))
+    assert len(rerun.records) == 1 and rerun.summary["jobs_skipped"] == 1
+
+
+# --- kill -9 at several points, then rerun --------------------------------------------------------------------------
+
+
+def journal_lines(out: Path) -> int:
+    path = out / "journal.jsonl"
+    return path.read_text().count("\n") if path.exists() else 0
+
+
+def test_kill_9_at_several_points_then_rerun_gives_every_job_once(cache_dir, tmp_path):
+    manifest = manifest_with(tmp_path, ["a.png", "b.png", "c.png"])
+    out = tmp_path / "out"
+    args = [sys.executable, str(REPO / "run.py"), f"manifest={manifest}", f"output_dir={out}",
+            "tracking.mode=disabled", "sweep=none", "sweep.grid.seed=[1,2]", "sample.num_frames=4"]  # fmt: skip
+    # kill when the journal holds k records, d seconds later: during model load / denoise, right after an export,
+    # mid-way through a later job, and at the very end (index write)
+    for k, delay in ((0, 4.0), (1, 0.0), (2, 0.4), (6, 0.0)):
+        process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while journal_lines(out) < k and process.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(delay)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    final = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr[-2000:]
+    index = pd.read_csv(out / "index.csv")
+    assert len(index) == 6 and index.job_id.is_unique and set(index.status) == {"ok"}
+    for output in index.output:
+        assert read_frames(out / output).shape == (4, 128, 128, 3)
+    assert sorted(p.name for p in (out / "videos").iterdir()) == sorted(f"{j}.mp4" for j in index.job_id)
+
+
+# --- bad input --------------------------------------------------------------------------------------------------
+
+
+def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    path = write_image(tmp_path / "big.png", (64, 64))  # 4096 pixels > 2 x 100
+    with pytest.raises(ImageLoadError, match="too large"):
+        load_image(str(path))
+
+
+def test_non_ascii_and_spaces_in_paths_run_end_to_end(make_config, tmp_path):
+    data = tmp_path / "data"
+    write_image(data / "données d'été" / "café au lait.png", (128, 128))
+    (data / "m.csv").write_text("image,id\ndonnées d'été/café au lait.png,café\n", encoding="utf-8")
+    result = run(make_config(f"manifest={data / 'm.csv'}", "sweep=none"))
+    assert result.records[0].ok and result.records[0].id == "café"
+
+
+def test_incomplete_model_folder_is_named(tmp_path):
+    folder = tmp_path / "model"
+    build_tiny_pipeline().save_pretrained(folder, safe_serialization=True)
+    os.remove(folder / "unet" / "diffusion_pytorch_model.safetensors")
+    with pytest.raises(ModelLoadError, match="could not load the SVD pipeline from folder"):
+        from_pretrained(str(folder), None, None, torch.float32)
+
+
+# --- security ---------------------------------------------------------------------------------------------------
+
+
+def test_index_cells_that_spreadsheets_would_run_are_escaped(make_config, tmp_path):
+    record = JobRecord(job_id="j", id="-2+3", image="=HYPERLINK(x)", status="failed", params={}, model="m",
+                       hardware="cpu", error="@SUM(1)")  # fmt: skip
+    row = record.row()
+    assert (row["id"], row["image"], row["error"]) == ("'-2+3", "'=HYPERLINK(x)", "'@SUM(1)")
+    manifest = manifest_with(tmp_path, ["a.png"])
+    manifest.write_text("image,id\na.png,-1+1\n")
+    result = run(make_config(f"manifest={manifest}", "sweep=none"))
+    assert pd.read_csv(result.output_dir / "index.csv").id[0] == "'-1_1"
+
+
+def test_wandb_key_is_never_written(make_config, tmp_path, monkeypatch):
+    secret = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setenv("WANDB_API_KEY", secret)
+    result = run(make_config(f"manifest={manifest_with(tmp_path, ['a.png'])}", "sweep=none", "tracking.mode=offline"))
+    for path in result.output_dir.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
