@@ -103,6 +103,18 @@ def _spreadsheet_safe(text: str) -> str:
     return f"'{text}" if text and text[0] in "=+-@\t\r" else text
 
 
+def _without_superseded_failures(records) -> list[JobRecord]:
+    """Drops a failure that a later success of the same item, parameters and model replaced (a missing image that
+    was then supplied has new content, hence a new job id, and its old failure is no longer news)."""
+    records = list(records)
+
+    def key(r: JobRecord) -> str:
+        return json.dumps([r.id, r.params, r.model], sort_keys=True)
+
+    succeeded = {key(r): r.finished_at for r in records if r.ok}
+    return [r for r in records if r.ok or succeeded.get(key(r), "") < r.finished_at]
+
+
 class OutputFolder:
     def __init__(self, root: Path):
         self.root = root
@@ -186,7 +198,7 @@ class OutputFolder:
             ) from exc
 
     def write_index(self) -> pd.DataFrame:
-        rows = [record.row() for record in self.records().values()]
+        rows = [record.row() for record in _without_superseded_failures(self.records().values())]
         table = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
         partial = self.index_path.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{INDEX_NAME}")
         table.to_csv(partial, index=False)

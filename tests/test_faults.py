@@ -110,6 +110,8 @@ def test_a_fixed_missing_image_is_a_new_job_for_a_plain_rerun(make_config, tmp_p
     write_image(manifest.parent / "late.png", (128, 128), seed=9)
     rerun = run(make_config(f"manifest={manifest}", "sweep=none"))
     assert [(r.id, r.status) for r in rerun.records] == [("late", "ok")]
+    index = pd.read_csv(first.output_dir / "index.csv")  # the superseded failure is gone from the index
+    assert sorted(zip(index.id, index.status, strict=True)) == [("a", "ok"), ("late", "ok")]
 
 
 def test_a_second_process_on_the_same_folder_is_refused(make_config, tmp_path):
