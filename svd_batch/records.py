@@ -176,12 +176,13 @@ class OutputFolder:
                 latest[record.job_id] = record
         return latest
 
-    def completed_ids(self) -> set[str]:
-        """Jobs with an ok record whose video is still there."""
-        return {job_id for job_id, r in self.records().items() if r.ok and (self.root / r.output).exists()}
-
-    def failed_ids(self) -> set[str]:
-        return {job_id for job_id, r in self.records().items() if not r.ok}
+    def job_states(self) -> dict[str, str]:
+        """ "ok" or "failed" per recorded job; an ok job whose video has since gone counts as not recorded."""
+        return {
+            job_id: record.status
+            for job_id, record in self.records().items()
+            if not record.ok or (self.root / record.output).exists()
+        }
 
     def append(self, record: JobRecord) -> None:
         line = json.dumps(dataclasses.asdict(record), ensure_ascii=False)

@@ -58,17 +58,12 @@ def run(config: Config, group: str | None = None) -> RunResult:
     rows = read_manifest(manifest)
     hardware = resolve_hardware(config.hardware, detect_gpu(config.hardware.device))
     log.info(describe(hardware))
-    jobs = plan_jobs(
-        rows,
-        config.sample,
-        config.sweep.grid.axes(),
-        model_identity(config.model, hardware.dtype),
-        hardware.decode_chunk_size,
-    )
+    axes = config.sweep.grid.axes()
+    identity = model_identity(config.model, hardware.dtype)
+    jobs = plan_jobs(rows, config.sample, axes, identity, hardware.decode_chunk_size)
     per_job = estimate_seconds_per_job(jobs, _cost_reference(config, hardware))
-    plan_text = describe_plan(jobs, config.sweep.grid.axes(), per_job)
     if config.dry_run:
-        print(f"dry run, manifest {manifest}:\n{plan_text}")
+        print(f"dry run, manifest {manifest}:\n{describe_plan(jobs, axes, per_job)}")
         return RunResult(jobs=jobs, records=[], index=None, summary={"jobs_planned": len(jobs)}, output_dir=None)
 
     with OutputFolder(Path(config.output_dir).expanduser()) as out:
@@ -105,14 +100,13 @@ def select_pending(jobs: list[Job], out: OutputFolder, config: Config) -> list[J
     record yet. A job whose video was deleted since counts as not done."""
     if not config.resume:
         return jobs
-    failed = out.failed_ids()
+    states = out.job_states()
     if config.retry_failed:
-        return [job for job in jobs if job.job_id in failed]
-    done = out.completed_ids()
-    skipped_failures = sum(job.job_id in failed for job in jobs)
+        return [job for job in jobs if states.get(job.job_id) == "failed"]
+    skipped_failures = sum(states.get(job.job_id) == "failed" for job in jobs)
     if skipped_failures:
         log.info("%d job(s) failed in an earlier run and are skipped; retry_failed=true runs them", skipped_failures)
-    return [job for job in jobs if job.job_id not in done and job.job_id not in failed]
+    return [job for job in jobs if job.job_id not in states]
 
 
 class BatchRunner:
