@@ -171,6 +171,15 @@ class ExportConfig:
 
 
 @dataclass
+class ReportConfig:
+    grids: bool = True  # comparison grid videos per image (output_dir/grids/)
+    gallery: bool = True  # output_dir/index.html
+    rows: str | None = None  # parameter along the grid's rows; None: the swept parameter with the most values
+    cols: str | None = None  # along the columns; None: the next swept one
+    max_tile_width: int = 256  # tiles are scaled down to this width
+
+
+@dataclass
 class TrackingConfig:
     mode: TrackingMode = TrackingMode.offline
     project: str = "svd-batch"
@@ -189,6 +198,7 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
     manifest: str | None = None  # CSV of images; None runs the sample images bundled with svd-batch
     output_dir: str = MISSING
     image_fit: FitPolicy = FitPolicy.crop
@@ -275,6 +285,10 @@ def load_config(cfg: DictConfig) -> Config:
         problems.append(f"export.crf must be in 0..51, got {config.export.crf}")
     if config.model.init is ModelInit.pretrained and not config.model.path:
         problems.append("model.path is empty: set it to a hub id or a local diffusers folder (model.path=DIR)")
+    for axis in ("rows", "cols"):
+        name = getattr(config.report, axis)
+        if name is not None and name not in SAMPLE_PARAM_NAMES:
+            problems.append(f"report.{axis}={name!r} is not a parameter; use one of {', '.join(SAMPLE_PARAM_NAMES)}")
     if config.image_timeout_s <= 0:
         problems.append(f"image_timeout_s must be positive, got {config.image_timeout_s}")
     if problems:

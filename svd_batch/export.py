@@ -40,6 +40,19 @@ def export_frames(frames: np.ndarray, target: Path, export: ExportConfig) -> Pat
     return target
 
 
+def poster_name(job_id: str) -> str:
+    return f"{job_id}.jpg"
+
+
+def write_poster(frames: np.ndarray, target: Path) -> Path:
+    """The middle frame as a JPEG thumbnail (gallery poster, W&B thumbnail), written atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{target.name}")
+    Image.fromarray(frames[len(frames) // 2]).save(partial, format="JPEG", quality=85)
+    os.replace(partial, target)
+    return target
+
+
 def _write_mp4(frames: np.ndarray, path: Path, export: ExportConfig) -> None:
     """H.264 in yuv420p: plays in browsers, players and W&B."""
     height, width = frames.shape[1:3]

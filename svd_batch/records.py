@@ -37,6 +37,7 @@ INDEX_COLUMNS = (
     "image",
     "status",
     "output",
+    "poster",
     "error",
     *SAMPLE_PARAM_NAMES,
     "model",
@@ -46,7 +47,7 @@ INDEX_COLUMNS = (
     "fallback",
     "finished_at",
 )
-TEXT_COLUMNS = ("id", "image", "output", "error", "fallback")
+TEXT_COLUMNS = ("id", "image", "output", "poster", "error", "fallback")
 LOCK_NAME = ".svd-batch.lock"
 
 
@@ -64,6 +65,7 @@ class JobRecord:
     model: str
     hardware: str
     output: str = ""  # path relative to the output folder
+    poster: str = ""  # thumbnail (middle frame), relative to the output folder
     error: str = ""
     times: dict[str, float] = field(default_factory=dict)  # TIME_COLUMNS -> seconds
     peak_vram_gib: float | None = None
@@ -82,6 +84,7 @@ class JobRecord:
             "image": self.image,
             "status": self.status,
             "output": self.output,
+            "poster": self.poster,
             "error": self.error,
             **self.params,
             "model": self.model,
@@ -119,6 +122,7 @@ class OutputFolder:
     def __init__(self, root: Path):
         self.root = root
         self.videos = root / "videos"
+        self.posters = root / "posters"
         self.journal_path = root / JOURNAL_NAME
         self.index_path = root / INDEX_NAME
 
@@ -126,6 +130,7 @@ class OutputFolder:
         """Creates the folder, takes its lock (or says who holds it) and clears a killed run's temporary files."""
         try:
             self.videos.mkdir(parents=True, exist_ok=True)
+            self.posters.mkdir(exist_ok=True)
             self._lock = (self.root / LOCK_NAME).open("a+")
         except OSError as exc:
             raise OutputError(
@@ -146,7 +151,7 @@ class OutputFolder:
         self._lock.truncate()
         self._lock.write(f"pid {os.getpid()}")
         self._lock.flush()
-        for folder in (self.root, self.videos):
+        for folder in (self.root, self.videos, self.posters):
             for stale in folder.glob(f"{PARTIAL_PREFIX}*"):
                 shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
 

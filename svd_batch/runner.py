@@ -21,7 +21,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from svd_batch.config import CompileScope, Config, ModelInit, Placement, SampleParams, SvdBatchError
-from svd_batch.export import export_frames, output_name
+from svd_batch.export import export_frames, output_name, poster_name, write_poster
 from svd_batch.hardware import Hardware, apply_hardware, describe, detect_gpu, resolve_hardware
 from svd_batch.images import fit_image, load_image
 from svd_batch.manifest import bundled_manifest, read_manifest
@@ -36,6 +36,7 @@ from svd_batch.plan import (
     plan_jobs,
 )
 from svd_batch.records import JobRecord, OutputError, OutputFolder
+from svd_batch.report import make_report
 from svd_batch.summary import format_summary, summarize
 from svd_batch.tracking import Tracker
 
@@ -84,6 +85,8 @@ def run(config: Config, group: str | None = None) -> RunResult:
         tracker = Tracker(config.tracking, out.root, _plain(config), group=group)
         records = BatchRunner(config, hardware, pipe, out, tracker).run_jobs(pending) if pending else []
         index = out.write_index()
+        report = make_report(out.root, config.report, config.export)
+        tracker.log_report(report["grids"], report["gallery"])
 
     summary = summarize(
         records, skipped=len(jobs) - len(pending), wall_s=time.perf_counter() - started, model_load_s=model_load_s
@@ -208,8 +211,10 @@ class BatchRunner:
                 exported = time.perf_counter()
                 target = self.out.videos / output_name(record.job_id, self.config.export.format)
                 export_frames(frames, target, self.config.export)
+                poster = write_poster(frames, self.out.posters / poster_name(record.job_id))
                 record.times["time_export_s"] = time.perf_counter() - exported
                 record.output = target.relative_to(self.out.root).as_posix()
+                record.poster = poster.relative_to(self.out.root).as_posix()
                 record.status = "ok"
             except OSError as exc:
                 if exc.errno == errno.ENOSPC:  # every later job would fail the same way: stop, keep what is done

@@ -9,7 +9,9 @@ from typing import Any
 from svd_batch.config import SAMPLE_PARAM_NAMES, TrackingConfig, TrackingMode
 from svd_batch.records import TIME_COLUMNS, JobRecord
 
-TABLE_COLUMNS = ["job_id", "id", "status", "video", *SAMPLE_PARAM_NAMES, *TIME_COLUMNS, "peak_vram_gib", "error"]
+TABLE_COLUMNS = [
+    "job_id", "id", "status", "video", "thumbnail", *SAMPLE_PARAM_NAMES, *TIME_COLUMNS, "peak_vram_gib", "error",
+]  # fmt: skip
 VIDEO_SUFFIXES = {".mp4", ".gif"}  # what wandb.Video plays from a file
 
 
@@ -18,6 +20,7 @@ class Tracker:
 
     def __init__(self, cfg: TrackingConfig, run_dir: Path, config: dict[str, Any], group: str | None = None):
         self.cfg = cfg
+        self.root = run_dir  # the output folder; record paths are relative to it
         self.run = None
         self.rows: list[list[Any]] = []
         if cfg.mode is TrackingMode.disabled:
@@ -55,18 +58,32 @@ class Tracker:
             media = self.wandb.Video(str(video), format=video.suffix[1:], caption=f"{record.id} {record.job_id}")
             metrics["job/video"] = media
         self.run.log(metrics)
+        thumbnail = None
+        if record.ok and record.poster:
+            thumbnail = self.wandb.Image(str(self.root / record.poster), caption=record.id)
         self.rows.append(
             [
                 record.job_id,
                 record.id,
                 record.status,
                 media,
+                thumbnail,
                 *(record.params.get(n) for n in SAMPLE_PARAM_NAMES),
                 *(record.times.get(c) for c in TIME_COLUMNS),
                 record.peak_vram_gib,
                 record.error,
             ]
         )
+
+    def log_report(self, grids: list[Path], gallery: Path | None) -> None:
+        """The comparison grids as videos; the gallery page as a file of the run."""
+        if not self.run:
+            return
+        for grid in grids:
+            if grid.suffix in VIDEO_SUFFIXES:
+                self.run.log({f"grid/{grid.stem}": self.wandb.Video(str(grid), format=grid.suffix[1:])})
+        if gallery is not None:
+            self.run.save(str(gallery), base_path=str(gallery.parent), policy="now")
 
     def finish(self, summary: dict[str, Any]) -> None:
         if not self.run:

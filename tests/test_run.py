@@ -50,8 +50,10 @@ def test_default_run_renders_the_samples_with_index_and_offline_wandb(cache_dir,
     assert (out / "config.yaml").is_file() and (out / "journal.jsonl").is_file()
 
     [wandb_run] = wandb_runs(out)
-    assert len(list(wandb_run.glob("files/media/videos/**/*.mp4"))) == 6
+    assert len(list(wandb_run.glob("files/media/videos/job/*.mp4"))) == 6
+    assert len(list(wandb_run.glob("files/media/videos/grid/*.mp4"))) == 3  # one comparison grid per image
     assert list(wandb_run.glob("files/media/table/jobs_*.table.json"))
+    assert (wandb_run / "files" / "index.html").is_file()  # the gallery travels with the run
     assert list(wandb_run.glob("*.wandb"))
 
 

@@ -1,0 +1,104 @@
+"""Comparison grids, poster frames and the HTML gallery, from a real tiny-model run."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from svd_batch.export import read_frames
+from svd_batch.report import LABEL_HEIGHT
+from svd_batch.runner import run
+from tests.conftest import REPO, write_image
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def swept_run(tmp_path_factory, cache_dir):
+    """One image (plus one that fails) over motion x noise_aug x seed, 4 frames each."""
+    from hydra import compose, initialize_config_dir
+
+    from svd_batch.config import load_config
+    from tests.conftest import CONF_DIR
+
+    root = tmp_path_factory.mktemp("report")
+    write_image(root / "data" / "cat.png", (128, 128))
+    (root / "data" / "m.csv").write_text("image,id\ncat.png,cat\nmissing.png,ghost\n")
+    overrides = [f"cache_dir={cache_dir}", f"output_dir={root / 'out'}", f"manifest={root / 'data' / 'm.csv'}",
+                 "tracking.mode=disabled", "sweep=none", "sample.num_frames=4", "sample.num_inference_steps=2",
+                 "sweep.grid.motion_bucket_id=[30,200]", "sweep.grid.noise_aug_strength=[0.0,0.3]",
+                 "sweep.grid.seed=[1,2]"]  # fmt: skip
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        config = load_config(compose("config", overrides=overrides))
+    return run(config)
+
+
+def test_a_comparison_grid_per_image_and_fixed_setting(swept_run):
+    out = swept_run.output_dir
+    grids = sorted(p.name for p in (out / "grids").iterdir())
+    assert grids == ["cat__seed-1.mp4", "cat__seed-2.mp4"]  # rows x cols = motion x noise, one grid per seed
+    frames = read_frames(out / "grids" / grids[0])
+    assert frames.shape == (4, 2 * (128 + LABEL_HEIGHT), 2 * 128, 3)
+    # each tile is the job's own video: the top-left tile (motion 30, noise 0.0) differs from the bottom-right one
+    top_left = frames[:, LABEL_HEIGHT : LABEL_HEIGHT + 128, :128].astype(int)
+    bottom_right = frames[:, -128:, -128:].astype(int)
+    assert abs(top_left - bottom_right).mean() > 1
+
+
+def test_poster_frames_for_every_ok_job(swept_run):
+    index = pd.read_csv(swept_run.output_dir / "index.csv")
+    ok = index[index.status == "ok"]
+    assert len(ok) == 8 and all((swept_run.output_dir / p).is_file() for p in ok.poster)
+
+
+def test_gallery_lists_every_job_with_its_video_or_error(swept_run):
+    page = (swept_run.output_dir / "index.html").read_text()
+    data = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', page, re.S).group(1))
+    assert len(data["jobs"]) == 16 and data["summary"] == {"jobs": 16, "ok": 8, "failed": 8, "peak_vram_gib": None}
+    for job in data["jobs"]:
+        if job["status"] == "ok":
+            assert (swept_run.output_dir / job["output"]).is_file()
+        else:
+            assert "missing.png: no such file" in job["error"]
+    assert set(data["stages"]) == {"load_image", "encode", "denoise", "decode", "export", "total"}
+    assert "http" not in page.replace("http(s)", "")  # self-contained: nothing to fetch
+
+
+def test_report_regenerates_from_an_existing_folder_without_a_model(swept_run, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(swept_run.output_dir, out)
+    shutil.rmtree(out / "grids")
+    (out / "index.html").unlink()
+    result = subprocess.run(
+        [sys.executable, "-m", "svd_batch.report", f"output_dir={out}", "report.rows=seed",
+         "report.cols=motion_bucket_id", f"hydra.run.dir={tmp_path / 'hydra'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in (out / "grids").iterdir()) == ["cat__noise_aug_strength-0.0.mp4",
+                                                                 "cat__noise_aug_strength-0.3.mp4"]  # fmt: skip
+    assert (out / "index.html").is_file()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it")
+def test_gallery_in_headless_chromium_shows_and_plays_every_video(swept_run, tmp_path):
+    page = (swept_run.output_dir / "index.html").as_uri()
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--mute-audio",
+             "--allow-file-access-from-files", f"--user-data-dir={tmp_path / 'profile'}",
+             "--virtual-time-budget=8000"]  # fmt: skip
+    dom = subprocess.run([*flags, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
+    videos = re.findall(r'<div class="job ok" data-job="(\w+)">.*?<video ([^>]*)>', dom, re.S)
+    assert len(videos) == 8
+    assert all('data-ready="1"' in attributes for _, attributes in videos), "a video did not decode"
+    assert dom.count('class="job failed"') == 8 and "missing.png: no such file" in dom
+
+    shot = tmp_path / "gallery.png"
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,900", page], capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000
