@@ -126,7 +126,7 @@ def _even(value: float) -> int:
 # --- the HTML gallery ----------------------------------------------------------------------------------------------
 
 
-def gallery(output_dir: Path, grids: list[Path]) -> Path:
+def gallery(output_dir: Path, grids: list[Path], cfg: ReportConfig | None = None) -> Path:
     """index.html: every job with its video (or error), filterable and sortable by parameter and status, the grids,
     and the timing / VRAM summary with a chart of mean stage times. Self-contained: no network, works from disk."""
     index = read_index(output_dir)
@@ -141,10 +141,12 @@ def gallery(output_dir: Path, grids: list[Path]) -> Path:
         "failed": int((index.status == "failed").sum()),
         "peak_vram_gib": _max(index, "peak_vram_gib"),
     }
+    rows, cols = grid_axes(index, cfg or ReportConfig())
     page = _PAGE.format(
         title=html.escape(f"svd-batch: {output_dir.name}"),
         data=json.dumps({"jobs": jobs, "params": list(SAMPLE_PARAM_NAMES), "stages": stages, "summary": summary,
-                         "grids": [g.relative_to(output_dir).as_posix() for g in grids]}).replace("</", "<\\/"),
+                         "grids": [g.relative_to(output_dir).as_posix() for g in grids],
+                         "rows": rows, "cols": cols}).replace("</", "<\\/"),
     )  # fmt: skip
     path = output_dir / GALLERY_NAME
     path.write_text(page, encoding="utf-8")
@@ -163,7 +165,7 @@ def _max(table: pd.DataFrame, column: str) -> float | None:
 
 def make_report(output_dir: Path, cfg: ReportConfig, export: ExportConfig) -> dict[str, Any]:
     grids = comparison_grids(output_dir, cfg, export) if cfg.grids else []
-    page = gallery(output_dir, grids) if cfg.gallery else None
+    page = gallery(output_dir, grids, cfg) if cfg.gallery else None
     return {"grids": grids, "gallery": page}
 
 
@@ -177,7 +179,8 @@ h1 {{ font-size: 20px; }} .bar {{ display: flex; gap: 12px; flex-wrap: wrap; ali
 .job video, .grid video {{ width: 100%; border-radius: 4px; background: #000; }}
 #grids {{ display: flex; flex-wrap: wrap; gap: 12px; }} .grid {{ width: 360px; }} .grid h3 {{ font-size: 13px; }}
 .params {{ font: 12px monospace; color: #bbb; word-break: break-all; }} .error {{ color: #f88; font: 12px monospace; }}
-table {{ border-collapse: collapse; }} td, th {{ padding: 2px 8px; text-align: left; }}
+table {{ border-collapse: collapse; }} td, th {{ padding: 2px 8px; text-align: left; vertical-align: top; }}
+table.sweep td {{ width: 260px; }} h2 {{ font-size: 16px; margin-top: 20px; }}
 </style></head><body>
 <h1>{title}</h1>
 <div id="summary"></div><svg id="chart" width="420" height="140" role="img" aria-label="mean stage times"></svg>
@@ -188,7 +191,7 @@ table {{ border-collapse: collapse; }} td, th {{ padding: 2px 8px; text-align: l
   <label>filter <input id="filter" placeholder="e.g. motion_bucket_id=127"></label>
   <label>sort by <select id="sort"></select></label>
 </div>
-<div id="jobs" class="jobs"></div>
+<div id="jobs"></div>
 <script id="data" type="application/json">{data}</script>
 <script>
 const D = JSON.parse(document.getElementById('data').textContent);
@@ -205,18 +208,30 @@ $('chart').innerHTML = stages.map(([k, v], i) => `<text x="0" y="${{i * 22 + 15}
 $('grids').innerHTML = D.grids.map((g) => `<div class="grid"><h3>${{esc(g)}}</h3>
   <video src="${{esc(g)}}" controls loop muted playsinline></video></div>`).join('');
 $('sort').innerHTML = ['id', 'status', ...D.params, 'time_total_s'].map((p) => `<option>${{p}}</option>`).join('');
+const card = (j) => `<div class="job ${{j.status}}" data-job="${{j.job_id}}">
+    <b>${{esc(j.id)}}</b> ${{j.status}}<br>
+    ${{j.status === 'ok' ? `<video src="${{esc(j.output)}}" poster="${{esc(j.poster ?? '')}}" controls loop muted
+        playsinline preload="metadata"></video>`
+                         : `<div class="error">${{esc(j.error ?? '')}}</div>`}}
+    <div class="params">${{D.params.map((p) => `${{p}}=${{j[p]}}`).join(' ')}}</div></div>`;
+const uniq = (jobs, key) => [...new Set(jobs.map((j) => j[key]))].sort((a, b) => (a > b) - (a < b));
+// one section per image: its videos in a table by the two swept parameters (the grids' axes)
+function section(id, jobs) {{
+  if (!D.rows) return `<h2>${{esc(id)}}</h2><div class="jobs">${{jobs.map(card).join('')}}</div>`;
+  const cols = D.cols ? uniq(jobs, D.cols) : [null];
+  const corner = `${{D.rows}}${{D.cols ? ' / ' + D.cols : ''}}`;
+  const head = `<tr><th>${{corner}}</th>${{cols.map((c) => `<th>${{c ?? ''}}</th>`).join('')}}</tr>`;
+  const body = uniq(jobs, D.rows).map((r) => `<tr><th>${{r}}</th>${{cols.map((c) => `<td>${{jobs
+    .filter((j) => j[D.rows] === r && (c === null || j[D.cols] === c)).map(card).join('')}}</td>`).join('')}}</tr>`);
+  return `<h2>${{esc(id)}}</h2><table class="sweep">${{head}}${{body.join('')}}</table>`;
+}}
 function render() {{
   const status = $('status').value, key = $('sort').value;
   const terms = $('filter').value.split(/\\s+/).filter(Boolean).map((t) => t.split('='));
   const jobs = D.jobs.filter((j) => (!status || j.status === status) &&
     terms.every(([k, v]) => v === undefined ? JSON.stringify(j).includes(k) : String(j[k]) === v));
   jobs.sort((a, b) => (a[key] > b[key] ? 1 : a[key] < b[key] ? -1 : 0));
-  $('jobs').innerHTML = jobs.map((j) => `<div class="job ${{j.status}}" data-job="${{j.job_id}}">
-    <b>${{esc(j.id)}}</b> ${{j.status}}<br>
-    ${{j.status === 'ok' ? `<video src="${{esc(j.output)}}" poster="${{esc(j.poster ?? '')}}" controls loop muted
-        playsinline preload="metadata"></video>`
-                         : `<div class="error">${{esc(j.error ?? '')}}</div>`}}
-    <div class="params">${{D.params.map((p) => `${{p}}=${{j[p]}}`).join(' ')}}</div></div>`).join('');
+  $('jobs').innerHTML = uniq(jobs, 'id').map((id) => section(id, jobs.filter((j) => j.id === id))).join('');
 }}
 ['status', 'filter', 'sort'].forEach((id) => $(id).addEventListener('input', render));
 render();
