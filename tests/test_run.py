@@ -131,8 +131,11 @@ def test_wandb_offline_logs_every_job_and_the_summary(make_config, two_images):
     assert wandb_run is not None and wandb_run.parent == result.output_dir / "wandb"
     assert len(list(wandb_run.glob("files/media/videos/**/*.mp4"))) == 2
     [table] = wandb_run.glob("files/media/table/jobs_*.table.json")
-    assert json.loads(table.read_text())["columns"][:3] == ["job_id", "id", "status"]
-    assert b"jobs_ok" in next(wandb_run.glob("*.wandb")).read_bytes()  # the summary
+    columns = json.loads(table.read_text())["columns"]
+    assert columns[:5] == ["job_id", "id", "status", "video", "thumbnail"] and "motion_bucket_id" in columns
+    logged = next(wandb_run.glob("*.wandb")).read_bytes()
+    assert b"jobs_ok" in logged  # the summary
+    assert b"job/time_denoise_s" in logged and b"job/time_decode_s" in logged  # stage-time charts per job
 
 
 def test_multirun_runs_one_job_per_value_each_with_its_own_wandb_run_in_one_group(cache_dir, tmp_path, two_images):
