@@ -3,6 +3,7 @@ architecture with random weights (benchmarks without a download), or the project
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import shutil
 import uuid
@@ -196,16 +197,20 @@ def build_tiny_pipeline(seed: int = 0) -> StableVideoDiffusionPipeline:
 
 
 def ensure_tiny_pipeline(folder: Path) -> Path:
-    """Builds and saves the tiny pipeline once (atomically, so a killed build never leaves half a model)."""
+    """Builds and saves the tiny pipeline once: under a file lock (several processes may start together), into a
+    staging folder renamed into place (a killed build never leaves half a model)."""
     if (folder / "model_index.json").is_file():
         return folder
-    log.info("building the tiny SVD pipeline in %s (once)", folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.with_name(f".{folder.name}.building-{uuid.uuid4().hex[:8]}")
-    diffusers.utils.logging.disable_progress_bar()
-    build_tiny_pipeline().save_pretrained(staging, safe_serialization=True)
-    try:
+    with (folder.parent / f".{folder.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if (folder / "model_index.json").is_file():  # another process built it while we waited
+            return folder
+        log.info("building the tiny SVD pipeline in %s (once)", folder)
+        staging = folder.with_name(f".{folder.name}.building-{uuid.uuid4().hex[:8]}")
+        diffusers.utils.logging.disable_progress_bar()
+        build_tiny_pipeline().save_pretrained(staging, safe_serialization=True)
+        if folder.exists():
+            shutil.rmtree(folder)  # an incomplete folder from an older, unlocked build
         staging.rename(folder)
-    except OSError:  # another process finished first: theirs is identical (seeded)
-        shutil.rmtree(staging, ignore_errors=True)
     return folder

@@ -118,12 +118,26 @@ def _without_superseded_failures(records) -> list[JobRecord]:
     return [r for r in records if r.ok or succeeded.get(key(r), "") < r.finished_at]
 
 
+def _writer_alive(partial: Path) -> bool:
+    """Temporary names carry their writer's pid: `.partial-<pid>-<name>`."""
+    try:
+        pid = int(partial.name[len(PARTIAL_PREFIX) :].split("-", 1)[0])
+        os.kill(pid, 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return pid != os.getpid()
+
+
 class OutputFolder:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, shard: int = 0):
+        """`shard`: this process's index when several processes share the folder; each journals in its own file."""
         self.root = root
         self.videos = root / "videos"
         self.posters = root / "posters"
-        self.journal_path = root / JOURNAL_NAME
+        self.journal_path = root / (JOURNAL_NAME if shard == 0 else f"journal-{shard}.jsonl")
+        self.lock_path = root / (LOCK_NAME if shard == 0 else f".svd-batch-{shard}.lock")
         self.index_path = root / INDEX_NAME
 
     def open(self) -> None:
@@ -131,7 +145,7 @@ class OutputFolder:
         try:
             self.videos.mkdir(parents=True, exist_ok=True)
             self.posters.mkdir(exist_ok=True)
-            self._lock = (self.root / LOCK_NAME).open("a+")
+            self._lock = self.lock_path.open("a+")
         except OSError as exc:
             raise OutputError(
                 f"cannot write to the output folder {self.root}: {exc.strerror or exc}; set "
@@ -153,7 +167,8 @@ class OutputFolder:
         self._lock.flush()
         for folder in (self.root, self.videos, self.posters):
             for stale in folder.glob(f"{PARTIAL_PREFIX}*"):
-                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+                if not _writer_alive(stale):  # another live process of this run may be writing it
+                    shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
 
     def close(self) -> None:
         lock = getattr(self, "_lock", None)
@@ -168,17 +183,18 @@ class OutputFolder:
         self.close()
 
     def records(self) -> dict[str, JobRecord]:
-        """The newest record of each job, from the journal."""
+        """The newest record of each job, from every process's journal."""
         latest: dict[str, JobRecord] = {}
-        if not self.journal_path.exists():
-            return latest
-        with self.journal_path.open(encoding="utf-8") as journal:
-            for line in journal:
-                try:
-                    record = JobRecord(**json.loads(line))
-                except (json.JSONDecodeError, TypeError):
-                    continue  # a line torn by a crash
-                latest[record.job_id] = record
+        for path in sorted(self.root.glob("journal*.jsonl")):
+            with path.open(encoding="utf-8") as journal:
+                for line in journal:
+                    try:
+                        record = JobRecord(**json.loads(line))
+                    except (json.JSONDecodeError, TypeError):
+                        continue  # a line torn by a crash
+                    known = latest.get(record.job_id)
+                    if known is None or record.finished_at >= known.finished_at:
+                        latest[record.job_id] = record
         return latest
 
     def job_states(self) -> dict[str, str]:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from svd_batch.config import CompileScope, Config, ModelInit, Placement, SampleParams, SvdBatchError
+from svd_batch.distributed import current_shard, shard_jobs
 from svd_batch.export import export_frames, output_name, poster_name, write_poster
 from svd_batch.hardware import Hardware, apply_hardware, describe, detect_gpu, resolve_hardware
 from svd_batch.images import fit_image, load_image
@@ -67,9 +68,16 @@ def run(config: Config, group: str | None = None) -> RunResult:
         print(f"dry run, manifest {manifest}:\n{describe_plan(jobs, axes, per_job)}")
         return RunResult(jobs=jobs, records=[], index=None, summary={"jobs_planned": len(jobs)}, output_dir=None)
 
-    with OutputFolder(Path(config.output_dir).expanduser()) as out:
-        OmegaConf.save(OmegaConf.structured(config), out.root / "config.yaml")
-        pending = select_pending(jobs, out, config)
+    shard = current_shard()
+    if shard.count > 1 and hardware.device == "cuda":
+        hardware = dataclasses.replace(hardware, device=f"cuda:{shard.local_index}")  # one GPU per process
+    output_dir = Path(shard.from_main(config.output_dir)).expanduser()
+    with OutputFolder(output_dir, shard.index) as out:
+        if shard.is_main:
+            OmegaConf.save(OmegaConf.structured(config), out.root / "config.yaml")
+        todo = select_pending(jobs, out, config)
+        shard.wait_for_everyone()  # every process has read the same journals before any writes
+        pending = shard_jobs(todo, shard)
         log.info("%d job(s) planned, %d to run in %s", len(jobs), len(pending), out.root)
         if per_job is not None and pending:
             log.info("estimated time: %s", format_duration(per_job * len(pending)))
@@ -82,14 +90,19 @@ def run(config: Config, group: str | None = None) -> RunResult:
             model_load_s = time.perf_counter() - loaded
             log.info("model %s loaded in %.1f s", config.model.name, model_load_s)
 
+        if shard.count > 1:  # one W&B run per process, grouped
+            group = group or config.tracking.group or out.root.name
         tracker = Tracker(config.tracking, out.root, _plain(config), group=group)
         records = BatchRunner(config, hardware, pipe, out, tracker).run_jobs(pending) if pending else []
-        index = out.write_index()
-        report = make_report(out.root, config.report, config.export)
-        tracker.log_report(report["grids"], report["gallery"])
+        shard.wait_for_everyone()
+        index = None
+        if shard.is_main:  # one merged index and report, once every process has journalled its jobs
+            index = out.write_index()
+            report = make_report(out.root, config.report, config.export)
+            tracker.log_report(report["grids"], report["gallery"])
 
     summary = summarize(
-        records, skipped=len(jobs) - len(pending), wall_s=time.perf_counter() - started, model_load_s=model_load_s
+        records, skipped=len(jobs) - len(todo), wall_s=time.perf_counter() - started, model_load_s=model_load_s
     )
     log.info("%s\n  output      %s", format_summary(summary, [r for r in records if not r.ok]), out.index_path)
     tracker.finish(summary)

@@ -125,7 +125,8 @@ def test_leftovers_of_a_killed_run_are_cleared(make_config, tmp_path):
     config = make_config(f"manifest={manifest_with(tmp_path, ['a.png'])}", "sweep=none")
     videos = Path(config.output_dir) / "videos"
     videos.mkdir(parents=True)
-    (videos / ".partial-123-deadbeef.mp4").write_bytes(b"half")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (videos / f".partial-{gone.stdout.strip()}-deadbeef.mp4").write_bytes(b"half")  # its writer has exited
     (Path(config.output_dir) / "journal.jsonl").write_text('{"job_id": "torn li')  # a torn last line
     result = run(config)
     assert result.summary["jobs_ok"] == 1

@@ -1,0 +1,67 @@
+"""Several processes on one plan (`accelerate launch --num_processes N run.py ...` or torchrun): each process takes
+a balanced share of the pending jobs, runs them on its own GPU and journals them in its own file; process 0 merges
+the index once all are done. A process that dies leaves its unfinished jobs to the next run (resume)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from svd_batch.plan import Job
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 0
+    count: int = 1
+    local_index: int = 0
+    state: object | None = None  # accelerate's PartialState when several processes run
+
+    @property
+    def is_main(self) -> bool:
+        return self.index == 0
+
+    def wait_for_everyone(self) -> None:
+        if self.state is not None:
+            self.state.wait_for_everyone()
+
+    def from_main(self, value):
+        """Process 0's value, in every process (e.g. the output folder, whose default is a per-process timestamp)."""
+        if self.state is None:
+            return value
+        import torch.distributed as dist
+
+        holder = [value]
+        dist.broadcast_object_list(holder, src=0)
+        return holder[0]
+
+
+def current_shard() -> Shard:
+    """This process's place among the launched ones; a plain `python run.py` is shard 0 of 1."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return Shard()
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())  # gloo on CPUs, NCCL on GPUs
+    return Shard(state.process_index, state.num_processes, state.local_process_index, state)
+
+
+def job_cost(job: Job) -> int:
+    p = job.params
+    return p.num_frames * p.height * p.width * p.num_inference_steps
+
+
+def shard_jobs(jobs: list[Job], shard: Shard) -> list[Job]:
+    """Longest-processing-time-first over the job costs, so shards finish together even when jobs differ in size;
+    deterministic, so every process computes the same split. Jobs keep their plan order within a shard."""
+    if shard.count == 1:
+        return jobs
+    loads = [0] * shard.count
+    owner: dict[str, int] = {}
+    for job in sorted(jobs, key=lambda j: (-job_cost(j), j.job_id)):
+        target = loads.index(min(loads))
+        owner[job.job_id] = target
+        loads[target] += job_cost(job)
+    return [job for job in jobs if owner[job.job_id] == shard.index]

@@ -1,0 +1,49 @@
+"""Several processes on one plan: balanced shards, every job exactly once in one merged index."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+
+from svd_batch.config import SampleParams
+from svd_batch.distributed import Shard, job_cost, shard_jobs
+from svd_batch.plan import Job
+from tests.conftest import REPO, write_image
+
+
+def jobs_of(frames: list[int]) -> list[Job]:
+    return [Job(f"j{i}", "x", "x.png", SampleParams(num_frames=f, height=64, width=64, num_inference_steps=1), "m")
+            for i, f in enumerate(frames)]  # fmt: skip
+
+
+def test_shards_cover_every_job_once_and_balance_unequal_costs():
+    jobs = jobs_of([25, 25, 14, 14, 14, 8, 8, 4])
+    shards = [shard_jobs(jobs, Shard(i, 3)) for i in range(3)]
+    assert sorted(j.job_id for s in shards for j in s) == sorted(j.job_id for j in jobs)
+    loads = [sum(job_cost(j) for j in s) for s in shards]
+    assert max(loads) - min(loads) <= max(job_cost(j) for j in jobs) / 2  # no shard gets all the long jobs
+    assert shard_jobs(jobs, Shard()) == jobs
+    assert [j.job_id for j in shards[0]] == sorted((j.job_id for j in shards[0]), key=lambda i: int(i[1:]))
+
+
+def test_two_processes_render_every_job_exactly_once(cache_dir, tmp_path):
+    write_image(tmp_path / "a.png", (128, 128), seed=1)
+    write_image(tmp_path / "b.png", (128, 128), seed=2)
+    (tmp_path / "m.csv").write_text("image\na.png\nb.png\n")
+    out = tmp_path / "out"
+    # torchrun sets the same process-group environment as `accelerate launch --multi_gpu`; gloo on CPUs
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29583",
+         str(REPO / "run.py"), f"manifest={tmp_path / 'm.csv'}", f"output_dir={out}", "tracking.mode=offline",
+         "sweep=none", "sweep.grid.seed=[1,2,3]", "sample.num_frames=4"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    index = pd.read_csv(out / "index.csv")
+    assert len(index) == 6 and index.job_id.is_unique and set(index.status) == {"ok"}
+    journals = {p.name: p.read_text().count("\n") for p in out.glob("journal*.jsonl")}
+    assert journals == {"journal.jsonl": 3, "journal-1.jsonl": 3}
+    assert len(list((out / "wandb").glob("offline-run-*"))) == 2  # one W&B run per process, one group
+    assert (out / "index.html").is_file()
