@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from svd_batch.config import SvdBatchError, load_config
+from svd_batch.config import ConfigError, SvdBatchError, load_config
 from svd_batch.runner import run
 
 log = logging.getLogger("svd_batch")
@@ -26,6 +26,8 @@ def main(cfg: DictConfig) -> None:
     # one W&B group per multirun sweep, one run per sweep job
     group = Path(hydra_cfg.sweep.dir).name if hydra_cfg.mode == RunMode.MULTIRUN else None
     try:
+        if cfg.shard.count > 1 and cfg.output_dir == hydra_cfg.runtime.output_dir:
+            raise ConfigError("shards must write to one folder to be merged: set output_dir=PATH explicitly")
         run(load_config(cfg), group=group)
     except SvdBatchError as exc:
         log.error("%s", exc)

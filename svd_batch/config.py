@@ -180,6 +180,15 @@ class ReportConfig:
 
 
 @dataclass
+class ShardConfig:
+    """This run's share of the plan when independent jobs split it (e.g. a SLURM array:
+    `-m hydra/launcher=slurm shard.index=0,1,2,3 shard.count=4 output_dir=runs/big`)."""
+
+    index: int = 0
+    count: int = 1
+
+
+@dataclass
 class TrackingConfig:
     mode: TrackingMode = TrackingMode.offline
     project: str = "svd-batch"
@@ -199,6 +208,7 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    shard: ShardConfig = field(default_factory=ShardConfig)
     manifest: str | None = None  # CSV of images; None runs the sample images bundled with svd-batch
     output_dir: str = MISSING
     image_fit: FitPolicy = FitPolicy.crop
@@ -289,6 +299,8 @@ def load_config(cfg: DictConfig) -> Config:
         name = getattr(config.report, axis)
         if name is not None and name not in SAMPLE_PARAM_NAMES:
             problems.append(f"report.{axis}={name!r} is not a parameter; use one of {', '.join(SAMPLE_PARAM_NAMES)}")
+    if not 0 <= config.shard.index < config.shard.count:
+        problems.append(f"shard.index must be in 0..shard.count-1, got {config.shard.index} of {config.shard.count}")
     if config.image_timeout_s <= 0:
         problems.append(f"image_timeout_s must be positive, got {config.image_timeout_s}")
     if problems:

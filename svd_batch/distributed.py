@@ -5,10 +5,12 @@ the index once all are done. A process that dies leaves its unfinished jobs to t
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
+from svd_batch.config import ConfigError, ShardConfig
 from svd_batch.plan import Job
 
 
@@ -27,6 +29,16 @@ class Shard:
         if self.state is not None:
             self.state.wait_for_everyone()
 
+    @contextmanager
+    def main_first(self):
+        """Process 0 runs the block first (building caches, e.g. the tiny model: under a process group, transformers
+        writes weights from rank 0 only), the others after it."""
+        if self.state is None:
+            yield
+        else:
+            with self.state.main_process_first():
+                yield
+
     def from_main(self, value):
         """Process 0's value, in every process (e.g. the output folder, whose default is a per-process timestamp)."""
         if self.state is None:
@@ -38,9 +50,18 @@ class Shard:
         return holder[0]
 
 
-def current_shard() -> Shard:
-    """This process's place among the launched ones; a plain `python run.py` is shard 0 of 1."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+def current_shard(configured: ShardConfig | None = None) -> Shard:
+    """This process's place among the launched ones (accelerate/torchrun), or the configured share of an array job;
+    a plain `python run.py` is shard 0 of 1."""
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if configured is not None and configured.count > 1:
+        if launched:
+            raise ConfigError(
+                "shard.count > 1 splits the plan between independent runs; with accelerate/torchrun the "
+                "processes split it themselves: leave shard unset"
+            )
+        return Shard(configured.index, configured.count)
+    if not launched:
         return Shard()
     from accelerate import PartialState
 
@@ -54,8 +75,9 @@ def job_cost(job: Job) -> int:
 
 
 def shard_jobs(jobs: list[Job], shard: Shard) -> list[Job]:
-    """Longest-processing-time-first over the job costs, so shards finish together even when jobs differ in size;
-    deterministic, so every process computes the same split. Jobs keep their plan order within a shard."""
+    """Longest-processing-time-first over the job costs, so shards finish together even when jobs differ in size.
+    It depends on the plan alone, so every process and every later run agrees on who owns a job. Jobs keep their
+    plan order within a shard."""
     if shard.count == 1:
         return jobs
     loads = [0] * shard.count

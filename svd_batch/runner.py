@@ -68,41 +68,41 @@ def run(config: Config, group: str | None = None) -> RunResult:
         print(f"dry run, manifest {manifest}:\n{describe_plan(jobs, axes, per_job)}")
         return RunResult(jobs=jobs, records=[], index=None, summary={"jobs_planned": len(jobs)}, output_dir=None)
 
-    shard = current_shard()
+    shard = current_shard(config.shard)
     if shard.count > 1 and hardware.device == "cuda":
         hardware = dataclasses.replace(hardware, device=f"cuda:{shard.local_index}")  # one GPU per process
     output_dir = Path(shard.from_main(config.output_dir)).expanduser()
     with OutputFolder(output_dir, shard.index) as out:
         if shard.is_main:
             OmegaConf.save(OmegaConf.structured(config), out.root / "config.yaml")
-        todo = select_pending(jobs, out, config)
-        shard.wait_for_everyone()  # every process has read the same journals before any writes
-        pending = shard_jobs(todo, shard)
+        mine = shard_jobs(jobs, shard)  # owners follow from the plan alone: every shard agrees without talking
+        pending = select_pending(mine, out, config)
         log.info("%d job(s) planned, %d to run in %s", len(jobs), len(pending), out.root)
         if per_job is not None and pending:
             log.info("estimated time: %s", format_duration(per_job * len(pending)))
 
         model_load_s = 0.0
         pipe = None
-        if pending:
-            loaded = time.perf_counter()
-            pipe = load_pipeline(config.model, hardware.torch_dtype, _build_device(hardware))
-            model_load_s = time.perf_counter() - loaded
-            log.info("model %s loaded in %.1f s", config.model.name, model_load_s)
+        with shard.main_first():  # every launched process enters, also one with nothing to do
+            if pending:
+                loaded = time.perf_counter()
+                pipe = load_pipeline(config.model, hardware.torch_dtype, _build_device(hardware))
+                model_load_s = time.perf_counter() - loaded
+                log.info("model %s loaded in %.1f s", config.model.name, model_load_s)
 
         if shard.count > 1:  # one W&B run per process, grouped
             group = group or config.tracking.group or out.root.name
         tracker = Tracker(config.tracking, out.root, _plain(config), group=group)
         records = BatchRunner(config, hardware, pipe, out, tracker).run_jobs(pending) if pending else []
-        shard.wait_for_everyone()
+        shard.wait_for_everyone()  # launched processes: merge once all have journalled; array tasks: each merges
         index = None
-        if shard.is_main:  # one merged index and report, once every process has journalled its jobs
+        if shard.is_main or shard.state is None:  # the index is rebuilt from every journal, so the last one is whole
             index = out.write_index()
             report = make_report(out.root, config.report, config.export)
             tracker.log_report(report["grids"], report["gallery"])
 
     summary = summarize(
-        records, skipped=len(jobs) - len(todo), wall_s=time.perf_counter() - started, model_load_s=model_load_s
+        records, skipped=len(mine) - len(pending), wall_s=time.perf_counter() - started, model_load_s=model_load_s
     )
     log.info("%s\n  output      %s", format_summary(summary, [r for r in records if not r.ok]), out.index_path)
     tracker.finish(summary)
