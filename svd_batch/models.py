@@ -108,6 +108,17 @@ def clip_feature_extractor() -> CLIPImageProcessor:
     )
 
 
+def assemble_pipeline(unet, vae, image_encoder) -> StableVideoDiffusionPipeline:
+    """SVD's pipeline around these models, with the published scheduler and CLIP preprocessing."""
+    return StableVideoDiffusionPipeline(
+        vae=vae,
+        image_encoder=image_encoder,
+        unet=unet,
+        scheduler=svd_scheduler(),
+        feature_extractor=clip_feature_extractor(),
+    )
+
+
 def build_full_size_pipeline(num_frames: int = 25, seed: int = 0, device: str = "cpu") -> StableVideoDiffusionPipeline:
     """SVD (14 frames) / SVD-XT (25 frames) at full size with random weights: timing and memory equal the real
     checkpoint's; the pixels are noise. Weights are scaled down so fp16 activations stay finite."""
@@ -138,14 +149,8 @@ def build_full_size_pipeline(num_frames: int = 25, seed: int = 0, device: str = 
             for p in module.parameters():
                 if p.dim() > 1:
                     p.mul_(0.5)
-    pipe = StableVideoDiffusionPipeline(
-        vae=vae,
-        image_encoder=image_encoder,
-        unet=unet,
-        scheduler=svd_scheduler(),
-        feature_extractor=clip_feature_extractor(),
-    )
-    return pipe.to(device)  # parameters made from Python lists ignore the device context
+    # parameters made from Python lists ignore the device context
+    return assemble_pipeline(unet, vae, image_encoder).to(device)
 
 
 # --- the tiny model ---------------------------------------------------------------------------------------------
@@ -187,13 +192,7 @@ def build_tiny_pipeline(seed: int = 0) -> StableVideoDiffusionPipeline:
             projection_dim=32,
         )
     )
-    return StableVideoDiffusionPipeline(
-        vae=vae,
-        image_encoder=image_encoder,
-        unet=unet,
-        scheduler=svd_scheduler(),
-        feature_extractor=clip_feature_extractor(),
-    )
+    return assemble_pipeline(unet, vae, image_encoder)
 
 
 def ensure_tiny_pipeline(folder: Path) -> Path:

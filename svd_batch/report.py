@@ -130,10 +130,7 @@ def gallery(output_dir: Path, grids: list[Path], cfg: ReportConfig | None = None
     """index.html: every job with its video (or error), filterable and sortable by parameter and status, the grids,
     and the timing / VRAM summary with a chart of mean stage times. Self-contained: no network, works from disk."""
     index = read_index(output_dir)
-    jobs = []
-    for record in index.to_dict("records"):
-        job = {k: (None if pd.isna(v) else v) for k, v in record.items()}
-        jobs.append(job)
+    jobs = [{k: (None if pd.isna(v) else v) for k, v in record.items()} for record in index.to_dict("records")]
     stages = {c.removeprefix("time_").removesuffix("_s"): _mean(index[index.status == "ok"], c) for c in TIME_COLUMNS}
     summary = {
         "jobs": len(index),

@@ -10,7 +10,7 @@ import pandas as pd
 from svd_batch.config import SampleParams
 from svd_batch.distributed import Shard, job_cost, shard_jobs
 from svd_batch.plan import Job
-from tests.conftest import REPO, write_image
+from tests.conftest import REPO
 
 
 def jobs_of(frames: list[int]) -> list[Job]:
@@ -28,15 +28,12 @@ def test_shards_cover_every_job_once_and_balance_unequal_costs():
     assert [j.job_id for j in shards[0]] == sorted((j.job_id for j in shards[0]), key=lambda i: int(i[1:]))
 
 
-def test_two_processes_render_every_job_exactly_once(cache_dir, tmp_path):
-    write_image(tmp_path / "a.png", (128, 128), seed=1)
-    write_image(tmp_path / "b.png", (128, 128), seed=2)
-    (tmp_path / "m.csv").write_text("image\na.png\nb.png\n")
+def test_two_processes_render_every_job_exactly_once(cache_dir, tmp_path, two_images):
     out = tmp_path / "out"
     # torchrun sets the same process-group environment as `accelerate launch --multi_gpu`; gloo on CPUs
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29583",
-         str(REPO / "run.py"), f"manifest={tmp_path / 'm.csv'}", f"output_dir={out}", "tracking.mode=offline",
+         str(REPO / "run.py"), f"manifest={two_images}", f"output_dir={out}", "tracking.mode=offline",
          "sweep=none", "sweep.grid.seed=[1,2,3]", "sample.num_frames=4"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -50,14 +47,11 @@ def test_two_processes_render_every_job_exactly_once(cache_dir, tmp_path):
     assert (out / "index.html").is_file()
 
 
-def test_submitit_array_shards_fill_one_folder(cache_dir, tmp_path):
-    write_image(tmp_path / "a.png", (128, 128), seed=1)
-    write_image(tmp_path / "b.png", (128, 128), seed=2)
-    (tmp_path / "m.csv").write_text("image\na.png\nb.png\n")
+def test_submitit_array_shards_fill_one_folder(cache_dir, tmp_path, two_images):
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, str(REPO / "run.py"), "-m", "hydra/launcher=submitit_local", "shard.count=2",
-         "shard.index=0,1", f"manifest={tmp_path / 'm.csv'}", f"output_dir={out}",
+         "shard.index=0,1", f"manifest={two_images}", f"output_dir={out}",
          f"hydra.sweep.dir={tmp_path / 'sweep'}", "tracking.mode=disabled", "sweep=none", "sweep.grid.seed=[1,2]",
          "sample.num_frames=4", "hydra.launcher.timeout_min=10"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
