@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import platform
+import re
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -71,7 +72,7 @@ ConfigStore.instance().store(name="base_bench", node=BenchConfig)
 @dataclass
 class Result:
     name: str
-    kind: str  # seed | svd-batch
+    kind: str  # seed | svd-batch | svd-batch, approximate (...)
     s_per_video: float | None = None  # steady state: median for seed recipes, wall / jobs for svd-batch
     s_min: float | None = None
     s_max: float | None = None
@@ -169,9 +170,10 @@ class _CapturingRunner(BatchRunner):
         return record, frames
 
 
-def run_profile(pipe, config: Config, hardware: Hardware, jobs: list[Job], out: Path, warmup: int):
-    result = Result(name=config.hardware.name, kind="svd-batch", decode_chunk_size=jobs[0].params.decode_chunk_size)
-    with OutputFolder(out / config.hardware.name) as folder:
+def run_profile(pipe, name: str, config: Config, hardware: Hardware, jobs: list[Job], out: Path, warmup: int):
+    kind = f"svd-batch, approximate ({hardware.approximation})" if hardware.approximation else "svd-batch"
+    result = Result(name=name, kind=kind, decode_chunk_size=jobs[0].params.decode_chunk_size)
+    with OutputFolder(out / re.sub(r"[^\w.=-]+", "_", name)) as folder:
         runner = _CapturingRunner(config, hardware, pipe, folder)
         started = time.perf_counter()
         warm = runner.run_jobs(jobs[:warmup], progress=False)
@@ -183,7 +185,7 @@ def run_profile(pipe, config: Config, hardware: Hardware, jobs: list[Job], out: 
         wall = clock.now() - started
     failed = [r for r in warm + timed if not r.ok]
     if failed:
-        raise SvdBatchError(f"profile {config.hardware.name}: job failed: {failed[0].error}")
+        raise SvdBatchError(f"profile {name}: job failed: {failed[0].error}")
     _fill_times(
         result, [r.times["time_total_s"] for r in timed], [_stages(r) for r in timed], [r.peak_vram_gib for r in timed]
     )
@@ -314,7 +316,8 @@ def run_bench(base: BenchConfig, profiles: dict[str, Config]) -> dict[str, Any]:
                 result, captured = run_seed_recipe(pipe, name, device, jobs, out, settings.warmup_jobs)
             else:
                 jobs = bench_jobs(base.sample, count, model_id, hardware[name].decode_chunk_size)
-                result, captured = run_profile(pipe, profiles[name], hardware[name], jobs, out, settings.warmup_jobs)
+                config, warmup = profiles[name], settings.warmup_jobs
+                result, captured = run_profile(pipe, name, config, hardware[name], jobs, out, warmup)
         except Exception as exc:  # one broken configuration must not lose the others' numbers
             log.exception("bench: %s failed", name)
             result, captured = Result(name=name, kind=kind, skipped=f"{type(exc).__name__}: {exc}"[:300]), None
@@ -394,14 +397,18 @@ def markdown_table(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load_profile(entry: str, overrides: list[str]) -> Config:
+    """A `bench.profiles` entry: a hardware profile's name, optionally followed by overrides of that profile alone,
+    e.g. "h100_fast hardware.step_cache_interval=4"."""
+    name, *own = entry.split()
+    return load_config(hydra.compose(config_name="bench", overrides=[*overrides, f"hardware={name}", *own]))
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
 def main(cfg: DictConfig) -> None:
     base: BenchConfig = load_config(cfg)
     overrides = list(HydraConfig.get().overrides.task)
-    profiles = {
-        name: load_config(hydra.compose(config_name="bench", overrides=[*overrides, f"hardware={name}"]))
-        for name in base.bench.profiles
-    }
+    profiles = {entry: load_profile(entry, overrides) for entry in base.bench.profiles}
     report = run_bench(base, profiles)
     print(markdown_table(report))
 

@@ -97,6 +97,10 @@ class HardwareConfig:
     compile_fullgraph: bool = False
     compile_vae: bool = False  # compile the VAE decoder (about 2x faster decode on an H100)
     compile_cache_dir: str | None = None  # TORCHINDUCTOR_CACHE_DIR: a warm cache makes later starts fast
+    # approximate (opt-in): run the whole UNet every N-th step and only its shallowest level in between (DeepCache);
+    # 1 is exact. step_cache_guidance also skips the unconditional CFG half on the in-between steps.
+    step_cache_interval: int = 1
+    step_cache_guidance: bool = False
 
 
 @dataclass
@@ -301,6 +305,14 @@ def load_config(cfg: DictConfig) -> Config:
             problems.append(f"report.{axis}={name!r} is not a parameter; use one of {', '.join(SAMPLE_PARAM_NAMES)}")
     if not 0 <= config.shard.index < config.shard.count:
         problems.append(f"shard.index must be in 0..shard.count-1, got {config.shard.index} of {config.shard.count}")
+    if config.hardware.step_cache_interval < 1:
+        problems.append(
+            f"hardware.step_cache_interval must be at least 1 (1 = exact), got {config.hardware.step_cache_interval}"
+        )
+    if config.hardware.step_cache_guidance and config.hardware.step_cache_interval < 2:
+        problems.append(
+            "hardware.step_cache_guidance needs hardware.step_cache_interval >= 2 (it changes the cached steps)"
+        )
     if config.image_timeout_s <= 0:
         problems.append(f"image_timeout_s must be positive, got {config.image_timeout_s}")
     if problems:

@@ -10,6 +10,7 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 
 from svd_batch.config import CompileScope, ConfigError, HardwareConfig, Placement, Precision
+from svd_batch.step_cache import StepCachedUNet
 
 GIB = 2**30
 # Measured SVD-XT peaks (25 frames, 576x1024, fp16, one H100): resident 15.1 GiB, model offload with decode chunk 8
@@ -40,10 +41,19 @@ class Hardware:
     compile_vae: bool
     compile_cache_dir: str | None
     reason: str  # why this profile, for the log
+    step_cache_interval: int = 1
+    step_cache_guidance: bool = False
 
     @property
     def torch_dtype(self) -> torch.dtype:
         return getattr(torch, self.dtype)
+
+    @property
+    def approximation(self) -> str:
+        """'' for exact profiles; else a tag that becomes part of each job's identity (its pixels differ)."""
+        if self.step_cache_interval == 1:
+            return ""
+        return f"stepcache{self.step_cache_interval}" + ("+guidance" if self.step_cache_guidance else "")
 
     @property
     def is_cuda(self) -> bool:
@@ -112,6 +122,8 @@ def resolve_hardware(cfg: HardwareConfig, gpu: GpuInfo | None) -> Hardware:
         compile_vae=cfg.compile_vae,
         compile_cache_dir=cfg.compile_cache_dir,
         reason=reason,
+        step_cache_interval=cfg.step_cache_interval,
+        step_cache_guidance=cfg.step_cache_guidance,
     )
 
 
@@ -128,7 +140,11 @@ def apply_hardware(pipe: StableVideoDiffusionPipeline, hw: Hardware) -> StableVi
     if hw.compile_unet is not CompileScope.none or hw.compile_vae:
         prepare_compile(hw)
     options = {"mode": hw.compile_mode, "dynamic": False}  # static shapes: a new image or seed never recompiles
-    if hw.compile_unet is CompileScope.full:
+    if hw.step_cache_interval > 1:
+        pipe.unet = StepCachedUNet(pipe.unet, pipe.scheduler, hw.step_cache_interval, hw.step_cache_guidance)
+        if hw.compile_unet is CompileScope.full:
+            pipe.unet.compile(fullgraph=hw.compile_fullgraph, **options)  # the full and the shallow step
+    elif hw.compile_unet is CompileScope.full:
         pipe.unet = torch.compile(pipe.unet, fullgraph=hw.compile_fullgraph, **options)
     elif hw.compile_unet is CompileScope.blocks:
         for block in (*pipe.unet.down_blocks, pipe.unet.mid_block, *pipe.unet.up_blocks):
@@ -161,4 +177,9 @@ def describe(hw: Hardware) -> str:
         settings.append(f"compiled unet ({hw.compile_unet.value}, mode={hw.compile_mode})")
     if hw.compile_vae:
         settings.append("compiled vae decoder")
+    if hw.approximation:
+        settings.append(
+            f"APPROXIMATE: full UNet every {hw.step_cache_interval} steps, cached deep features in between"
+            + (", guidance reused" if hw.step_cache_guidance else "")
+        )
     return f"{hw.reason} ({', '.join(settings)})"

@@ -30,12 +30,12 @@ class Job:
         return dataclasses.asdict(self.params)
 
 
-def model_identity(model: ModelConfig, dtype: str) -> str:
-    """What, besides the image and the parameters, decides a video's pixels."""
+def model_identity(model: ModelConfig, dtype: str, approximation: str = "") -> str:
+    """What, besides the image and the parameters, decides a video's pixels (an approximate profile's tag too)."""
     # the tiny model's folder depends on the machine's cache path, but its weights are seeded, so leave it out
     location = model.path if model.init is ModelInit.pretrained else model.init.value
     parts = [model.name, location or "", model.variant or "", model.revision or "", dtype]
-    return ":".join(parts)
+    return ":".join(parts + [approximation] if approximation else parts)
 
 
 def expand_grid(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:

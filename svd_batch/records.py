@@ -55,6 +55,10 @@ class OutputError(SvdBatchError):
     pass
 
 
+def utc_timestamp() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 @dataclass
 class JobRecord:
     job_id: str
@@ -70,7 +74,7 @@ class JobRecord:
     times: dict[str, float] = field(default_factory=dict)  # TIME_COLUMNS -> seconds
     peak_vram_gib: float | None = None
     fallback: str = ""  # what an out-of-memory retry changed, e.g. "decode_chunk_size 8 -> 4"
-    finished_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    finished_at: str = field(default_factory=utc_timestamp)  # set again when the job is journalled
 
     @property
     def ok(self) -> bool:

@@ -36,7 +36,7 @@ from svd_batch.plan import (
     model_identity,
     plan_jobs,
 )
-from svd_batch.records import JobRecord, OutputError, OutputFolder
+from svd_batch.records import JobRecord, OutputError, OutputFolder, utc_timestamp
 from svd_batch.report import make_report
 from svd_batch.summary import format_summary, summarize
 from svd_batch.tracking import Tracker
@@ -61,7 +61,7 @@ def run(config: Config, group: str | None = None) -> RunResult:
     hardware = resolve_hardware(config.hardware, detect_gpu(config.hardware.device))
     log.info(describe(hardware))
     axes = config.sweep.grid.axes()
-    identity = model_identity(config.model, hardware.dtype)
+    identity = model_identity(config.model, hardware.dtype, hardware.approximation)
     jobs = plan_jobs(rows, config.sample, axes, identity, hardware.decode_chunk_size)
     per_job = estimate_seconds_per_job(jobs, _cost_reference(config, hardware))
     if config.dry_run:
@@ -240,6 +240,7 @@ class BatchRunner:
                 record.error = f"export failed: {_describe(exc)}"
             # the job's own work; its export overlaps the next job, so wall time per video is lower
             record.times["time_total_s"] = sum(t for name, t in record.times.items() if name != "time_total_s")
+        record.finished_at = utc_timestamp()
         self.out.append(record)
         return record
 

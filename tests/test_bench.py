@@ -15,7 +15,8 @@ def test_cpu_bench_runs_the_seed_recipe_and_our_profile_side_by_side(cache_dir, 
     out = tmp_path / "bench"
     result = subprocess.run(
         [sys.executable, "-m", "svd_batch.bench", "model=tiny", "model.init=tiny", f"output_dir={out}",
-         "bench.seed_recipes=[seed_plain,seed_offload]", "bench.profiles=[cpu]", "bench.reference=seed_plain",
+         "bench.seed_recipes=[seed_plain,seed_offload]", "bench.reference=seed_plain",
+         'bench.profiles=[cpu,"cpu hardware.step_cache_interval=2"]',
          "bench.jobs=2"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
@@ -35,6 +36,10 @@ def test_cpu_bench_runs_the_seed_recipe_and_our_profile_side_by_side(cache_dir, 
     assert rows["cpu"]["max_abs_diff"] == 0 and rows["seed_plain"]["max_abs_diff"] == 0
     assert "| cpu | svd-batch | 8 |" in (out / "bench.md").read_text()
     assert len(list(out.glob("seed_plain-*.mp4"))) == 3  # the seed's own export_to_video output
+    # an entry with overrides of its own profile: labelled approximate, compared with exact frames
+    approx = rows["cpu hardware.step_cache_interval=2"]
+    assert approx["kind"] == "svd-batch, approximate (stepcache2)" and approx["s_per_video"] > 0
+    assert approx["max_abs_diff"] > 0 and 20 < approx["psnr_db"] < float("inf")
 
 
 def test_bench_jobs_vary_seed_and_motion_and_take_the_configuration_decode_chunk():
