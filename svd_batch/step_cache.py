@@ -41,7 +41,7 @@ class StepCachedUNet(torch.nn.Module):
         self.shallow_forward = self._shallow_forward
         self.deep: torch.Tensor | None = None  # input of the last up block at the last full step
         self.guidance_delta: torch.Tensor | None = None  # (unconditional - conditional) output at the last full step
-        self.full_steps = 0  # counters, for tests and the benchmark
+        self.full_steps = 0  # how many steps of each kind ran (the tests check the schedule)
         self.shallow_steps = 0
 
     def __getattr__(self, name: str):
