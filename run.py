@@ -14,8 +14,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from svd_batch.batch.runner import run
 from svd_batch.config import ConfigError, SvdBatchError, load_config
-from svd_batch.runner import run
 
 log = logging.getLogger("svd_batch")
 

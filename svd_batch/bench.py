@@ -31,14 +31,14 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from svd_batch.batch.manifest import bundled_manifest
+from svd_batch.batch.plan import Job, job_id_for
+from svd_batch.batch.records import JobRecord, OutputFolder
+from svd_batch.batch.runner import BatchRunner
 from svd_batch.config import Config, SampleParams, SvdBatchError, load_config
-from svd_batch.hardware import Hardware, detect_gpu, resolve_hardware
-from svd_batch.manifest import bundled_manifest
-from svd_batch.models import load_pipeline
-from svd_batch.pipeline import FirstCallMarks, StageClock, call_arguments
-from svd_batch.plan import Job, job_id_for
-from svd_batch.records import JobRecord, OutputFolder
-from svd_batch.runner import BatchRunner
+from svd_batch.engine.hardware import Hardware, detect_gpu, resolve_hardware
+from svd_batch.engine.models import load_pipeline
+from svd_batch.engine.pipeline import FirstCallMarks, StageClock, call_arguments
 
 log = logging.getLogger(__name__)
 

@@ -1,36 +1,17 @@
-"""Seeing a sweep at a glance: comparison grid videos per image and a self-contained HTML gallery, made from an
-output folder's index (after a run, or later without the GPU: `python -m svd_batch.report output_dir=DIR`)."""
+"""python -m svd_batch.report output_dir=DIR [report.rows=P report.cols=Q]: remake an output folder's comparison
+grids and gallery from its index, without a GPU."""
 
 from __future__ import annotations
 
-import html
-import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import hydra
-import numpy as np
-import pandas as pd
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
-from PIL import Image, ImageDraw
 
-from svd_batch.config import SAMPLE_PARAM_NAMES, ExportConfig, ExportFormat, ReportConfig
-from svd_batch.export import export_frames, read_frames
-from svd_batch.records import INDEX_NAME, TIME_COLUMNS
-
-log = logging.getLogger(__name__)
-
-LABEL_HEIGHT = 16
-SHORT_NAMES = {  # grid labels must fit small tiles
-    "num_frames": "frames", "num_inference_steps": "steps", "motion_bucket_id": "motion",
-    "noise_aug_strength": "noise", "min_guidance_scale": "gmin", "max_guidance_scale": "gmax",
-    "decode_chunk_size": "chunk",
-}  # fmt: skip
-GRIDS_DIR = "grids"
-GALLERY_NAME = "index.html"
+from svd_batch.config import ExportConfig, ReportConfig
+from svd_batch.results.report import make_report
 
 
 @dataclass
@@ -41,201 +22,6 @@ class ReportAppConfig:
 
 
 ConfigStore.instance().store(name="report_app", node=ReportAppConfig)
-
-
-def read_index(output_dir: Path) -> pd.DataFrame:
-    path = output_dir / INDEX_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: point output_dir at a folder svd-batch has written")
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
-
-
-def swept_parameters(index: pd.DataFrame) -> list[str]:
-    """Parameters that take more than one value among the ok jobs, most values first."""
-    ok = index[index.status == "ok"]
-    counts = {name: ok[name].nunique() for name in SAMPLE_PARAM_NAMES if name in ok}
-    return sorted((n for n, c in counts.items() if c > 1), key=lambda n: (-counts[n], SAMPLE_PARAM_NAMES.index(n)))
-
-
-def grid_axes(index: pd.DataFrame, cfg: ReportConfig) -> tuple[str | None, str | None]:
-    swept = swept_parameters(index)
-    rows = cfg.rows or (swept[0] if swept else None)
-    cols = cfg.cols or next((n for n in swept if n != rows), None)
-    return rows, cols
-
-
-def comparison_grids(output_dir: Path, cfg: ReportConfig, export: ExportConfig) -> list[Path]:
-    """One video per image (and per setting of the other swept parameters) tiling the sweep: rows x cols, each
-    tile labelled with its values, all tiles' frames in step."""
-    index = read_index(output_dir)
-    rows, cols = grid_axes(index, cfg)
-    if rows is None:
-        return []
-    ok = index[index.status == "ok"]
-    fixed = [n for n in swept_parameters(index) if n not in (rows, cols)]
-    grids = []
-    for key, group in ok.groupby(["id", *fixed], sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        name = "__".join([str(key[0]), *(f"{n}-{v}" for n, v in zip(fixed, key[1:], strict=True))])
-        fmt = ExportFormat.mp4 if export.format is ExportFormat.png else export.format  # a grid is a video
-        target = output_dir / GRIDS_DIR / f"{name}.{fmt.value}"
-        frames = tile_videos(output_dir, group, rows, cols, cfg.max_tile_width)
-        grids.append(export_frames(frames, target, ExportConfig(format=fmt, fps=export.fps, crf=export.crf)))
-    return grids
-
-
-def tile_videos(output_dir: Path, group: pd.DataFrame, rows: str, cols: str | None, max_width: int) -> np.ndarray:
-    row_values = sorted(group[rows].unique())
-    col_values = sorted(group[cols].unique()) if cols else [None]
-    videos: dict[tuple, np.ndarray] = {}
-    for record in group.itertuples():
-        videos[(getattr(record, rows), getattr(record, cols) if cols else None)] = read_frames(
-            output_dir / record.output
-        )
-    first = next(iter(videos.values()))
-    scale = min(1.0, max_width / first.shape[2])
-    height, width = _even(first.shape[1] * scale), _even(first.shape[2] * scale)
-    length = min(v.shape[0] for v in videos.values())
-    canvas = np.full((length, len(row_values) * (height + LABEL_HEIGHT), len(col_values) * width, 3), 32, np.uint8)
-    for r, row_value in enumerate(row_values):
-        for c, col_value in enumerate(col_values):
-            label = f"{SHORT_NAMES.get(rows, rows)}={row_value}"
-            if cols:
-                label += f" {SHORT_NAMES.get(cols, cols)}={col_value}"
-            top, left = r * (height + LABEL_HEIGHT), c * width
-            canvas[:, top : top + LABEL_HEIGHT, left : left + width] = _label(label, width)
-            video = videos.get((row_value, col_value))
-            if video is None:
-                continue  # a missing or failed combination stays dark
-            for i in range(length):
-                tile = Image.fromarray(video[i]).resize((width, height), Image.Resampling.BILINEAR)
-                canvas[i, top + LABEL_HEIGHT : top + LABEL_HEIGHT + height, left : left + width] = np.asarray(tile)
-    return canvas
-
-
-def _label(text: str, width: int) -> np.ndarray:
-    image = Image.new("RGB", (width, LABEL_HEIGHT), (0, 0, 0))
-    ImageDraw.Draw(image).text((3, 2), text, fill=(255, 255, 255))
-    return np.asarray(image)
-
-
-def _even(value: float) -> int:
-    return max(2, int(value) // 2 * 2)  # yuv420p needs even sizes
-
-
-# --- the HTML gallery ----------------------------------------------------------------------------------------------
-
-
-def gallery(output_dir: Path, grids: list[Path], cfg: ReportConfig | None = None) -> Path:
-    """index.html: every job with its video (or error), filterable and sortable by parameter and status, the grids,
-    and the timing / VRAM summary with a chart of mean stage times. Self-contained: no network, works from disk."""
-    index = read_index(output_dir)
-    jobs = [{k: (None if pd.isna(v) else v) for k, v in record.items()} for record in index.to_dict("records")]
-    stages = {c.removeprefix("time_").removesuffix("_s"): _mean(index[index.status == "ok"], c) for c in TIME_COLUMNS}
-    summary = {
-        "jobs": len(index),
-        "ok": int((index.status == "ok").sum()),
-        "failed": int((index.status == "failed").sum()),
-        "peak_vram_gib": _max(index, "peak_vram_gib"),
-    }
-    rows, cols = grid_axes(index, cfg or ReportConfig())
-    page = _PAGE.format(
-        title=html.escape(f"svd-batch: {output_dir.name}"),
-        data=json.dumps({"jobs": jobs, "params": list(SAMPLE_PARAM_NAMES), "stages": stages, "summary": summary,
-                         "grids": [g.relative_to(output_dir).as_posix() for g in grids],
-                         "rows": rows, "cols": cols}).replace("</", "<\\/"),
-    )  # fmt: skip
-    path = output_dir / GALLERY_NAME
-    path.write_text(page, encoding="utf-8")
-    return path
-
-
-def _mean(table: pd.DataFrame, column: str) -> float | None:
-    values = pd.to_numeric(table.get(column), errors="coerce").dropna() if column in table else []
-    return round(float(values.mean()), 3) if len(values) else None
-
-
-def _max(table: pd.DataFrame, column: str) -> float | None:
-    values = pd.to_numeric(table.get(column), errors="coerce").dropna() if column in table else []
-    return round(float(values.max()), 2) if len(values) else None
-
-
-def make_report(output_dir: Path, cfg: ReportConfig, export: ExportConfig) -> dict[str, Any]:
-    grids = comparison_grids(output_dir, cfg, export) if cfg.grids else []
-    page = gallery(output_dir, grids, cfg) if cfg.gallery else None
-    return {"grids": grids, "gallery": page}
-
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font: 14px system-ui, sans-serif; margin: 16px; background: #111; color: #eee; }}
-h1 {{ font-size: 20px; }} .bar {{ display: flex; gap: 12px; flex-wrap: wrap; align-items: center; margin: 8px 0; }}
-.jobs {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 12px; }}
-.job {{ background: #222; border-radius: 6px; padding: 8px; }} .job.failed {{ outline: 2px solid #c33; }}
-.job video, .grid video {{ width: 100%; border-radius: 4px; background: #000; }}
-#grids {{ display: flex; flex-wrap: wrap; gap: 12px; }} .grid {{ width: 360px; }} .grid h3 {{ font-size: 13px; }}
-.params {{ font: 12px monospace; color: #bbb; word-break: break-all; }} .error {{ color: #f88; font: 12px monospace; }}
-table {{ border-collapse: collapse; }} td, th {{ padding: 2px 8px; text-align: left; vertical-align: top; }}
-table.sweep td {{ width: 260px; }} h2 {{ font-size: 16px; margin-top: 20px; }}
-</style></head><body>
-<h1>{title}</h1>
-<div id="summary"></div><svg id="chart" width="420" height="140" role="img" aria-label="mean stage times"></svg>
-<div id="grids"></div>
-<div class="bar">
-  <label>status <select id="status">
-    <option value="">all</option><option>ok</option><option>failed</option></select></label>
-  <label>filter <input id="filter" placeholder="e.g. motion_bucket_id=127"></label>
-  <label>sort by <select id="sort"></select></label>
-</div>
-<div id="jobs"></div>
-<script id="data" type="application/json">{data}</script>
-<script>
-const D = JSON.parse(document.getElementById('data').textContent);
-const $ = (id) => document.getElementById(id);
-const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({{'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}}[c]));
-const s = D.summary, vram = s.peak_vram_gib === null ? 'n/a (CPU)' : s.peak_vram_gib + ' GiB';
-$('summary').innerHTML = `<table><tr><th>jobs</th><td>${{s.jobs}}</td><th>ok</th><td>${{s.ok}}</td><th>failed</th>
-  <td>${{s.failed}}</td><th>peak VRAM</th><td>${{vram}}</td></tr></table>`;
-const stages = Object.entries(D.stages).filter(([k, v]) => v !== null && k !== 'total');
-const longest = Math.max(...stages.map(([, v]) => v), 1e-9);
-$('chart').innerHTML = stages.map(([k, v], i) => `<text x="0" y="${{i * 22 + 15}}" fill="#ccc">${{k}}</text>
-  <rect x="90" y="${{i * 22 + 3}}" height="16" width="${{Math.max(1, 250 * v / longest)}}" fill="#4a9"></rect>
-  <text x="${{95 + 250 * v / longest}}" y="${{i * 22 + 15}}" fill="#ccc">${{v.toFixed(2)}} s</text>`).join('');
-$('grids').innerHTML = D.grids.map((g) => `<div class="grid"><h3>${{esc(g)}}</h3>
-  <video src="${{esc(g)}}" controls loop muted playsinline></video></div>`).join('');
-$('sort').innerHTML = ['id', 'status', ...D.params, 'time_total_s'].map((p) => `<option>${{p}}</option>`).join('');
-const card = (j) => `<div class="job ${{j.status}}" data-job="${{j.job_id}}">
-    <b>${{esc(j.id)}}</b> ${{j.status}}<br>
-    ${{j.status === 'ok' ? `<video src="${{esc(j.output)}}" poster="${{esc(j.poster ?? '')}}" controls loop muted
-        playsinline preload="metadata"></video>`
-                         : `<div class="error">${{esc(j.error ?? '')}}</div>`}}
-    <div class="params">${{D.params.map((p) => `${{p}}=${{j[p]}}`).join(' ')}}</div></div>`;
-const uniq = (jobs, key) => [...new Set(jobs.map((j) => j[key]))].sort((a, b) => (a > b) - (a < b));
-// one section per image: its videos in a table by the two swept parameters (the grids' axes)
-function section(id, jobs) {{
-  if (!D.rows) return `<h2>${{esc(id)}}</h2><div class="jobs">${{jobs.map(card).join('')}}</div>`;
-  const cols = D.cols ? uniq(jobs, D.cols) : [null];
-  const corner = `${{D.rows}}${{D.cols ? ' / ' + D.cols : ''}}`;
-  const head = `<tr><th>${{corner}}</th>${{cols.map((c) => `<th>${{c ?? ''}}</th>`).join('')}}</tr>`;
-  const body = uniq(jobs, D.rows).map((r) => `<tr><th>${{r}}</th>${{cols.map((c) => `<td>${{jobs
-    .filter((j) => j[D.rows] === r && (c === null || j[D.cols] === c)).map(card).join('')}}</td>`).join('')}}</tr>`);
-  return `<h2>${{esc(id)}}</h2><table class="sweep">${{head}}${{body.join('')}}</table>`;
-}}
-function render() {{
-  const status = $('status').value, key = $('sort').value;
-  const terms = $('filter').value.split(/\\s+/).filter(Boolean).map((t) => t.split('='));
-  const jobs = D.jobs.filter((j) => (!status || j.status === status) &&
-    terms.every(([k, v]) => v === undefined ? JSON.stringify(j).includes(k) : String(j[k]) === v));
-  jobs.sort((a, b) => (a[key] > b[key] ? 1 : a[key] < b[key] ? -1 : 0));
-  $('jobs').innerHTML = uniq(jobs, 'id').map((id) => section(id, jobs.filter((j) => j.id === id))).join('');
-}}
-['status', 'filter', 'sort'].forEach((id) => $(id).addEventListener('input', render));
-render();
-// mark each video once its first frame decoded (the gallery's browser test reads this)
-document.addEventListener('loadeddata', (e) => e.target.setAttribute('data-ready', '1'), true);
-</script></body></html>
-"""
 
 
 @hydra.main(version_base="1.3", config_path=None, config_name="report_app")

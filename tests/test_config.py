@@ -6,7 +6,7 @@ import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from svd_batch.config import CompileScope, ConfigError, ExportFormat, ModelInit, Placement, load_config
-from svd_batch.hardware import GpuInfo, resolve_hardware
+from svd_batch.engine.hardware import GpuInfo, resolve_hardware
 from tests.conftest import CONF_DIR
 
 GROUPS = {group: sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")) for group in ("model", "hardware", "sweep")}

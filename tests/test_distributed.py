@@ -7,9 +7,9 @@ import sys
 
 import pandas as pd
 
+from svd_batch.batch.distributed import Shard, job_cost, shard_jobs
+from svd_batch.batch.plan import Job
 from svd_batch.config import SampleParams
-from svd_batch.distributed import Shard, job_cost, shard_jobs
-from svd_batch.plan import Job
 from tests.conftest import REPO
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from svd_batch import export as export_module
 from svd_batch.config import ExportConfig, ExportFormat
-from svd_batch.export import export_frames, output_name, read_frames
+from svd_batch.results import export as export_module
+from svd_batch.results.export import export_frames, output_name, read_frames
 
 FRAMES = np.random.default_rng(0).integers(0, 256, (5, 64, 128, 3), dtype=np.uint8)
 SMOOTH = np.stack([np.full((64, 128, 3), 40 * i, np.uint8) for i in range(5)])

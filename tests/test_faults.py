@@ -16,12 +16,12 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 from PIL import Image
 
-from svd_batch import runner as runner_module
-from svd_batch.export import read_frames
-from svd_batch.images import ImageLoadError, load_image
-from svd_batch.models import ModelLoadError, build_tiny_pipeline, from_pretrained
-from svd_batch.records import JobRecord, OutputError, OutputFolder
-from svd_batch.runner import run
+from svd_batch.batch import runner as runner_module
+from svd_batch.batch.images import ImageLoadError, load_image
+from svd_batch.batch.records import JobRecord, OutputError, OutputFolder
+from svd_batch.batch.runner import run
+from svd_batch.engine.models import ModelLoadError, build_tiny_pipeline, from_pretrained
+from svd_batch.results.export import read_frames
 from tests.conftest import REPO, write_image
 
 
@@ -247,8 +247,8 @@ def test_out_of_memory_falls_back_to_offloading_once_chunks_are_exhausted(make_c
     import dataclasses
 
     from svd_batch.config import CompileScope, Placement, SampleParams
-    from svd_batch.hardware import Hardware
-    from svd_batch.pipeline import Generation, StageTimes
+    from svd_batch.engine.hardware import Hardware
+    from svd_batch.engine.pipeline import Generation, StageTimes
 
     class Pipe:
         offloaded = chunked = False

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from svd_batch.batch.images import ImageLoadError, fit_image, load_image
+from svd_batch.batch.manifest import bundled_manifest
 from svd_batch.config import FitPolicy
-from svd_batch.images import ImageLoadError, fit_image, load_image
-from svd_batch.manifest import bundled_manifest
 
 
 def test_exif_rotated_photo_is_upright():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from svd_batch.manifest import ManifestError, bundled_manifest, read_manifest
+from svd_batch.batch.manifest import ManifestError, bundled_manifest, read_manifest
 
 
 def test_bundled_sample_manifest_lists_existing_images():

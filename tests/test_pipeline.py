@@ -12,8 +12,8 @@ from diffusers import StableVideoDiffusionPipeline
 from PIL import Image
 
 from svd_batch.config import SampleParams, load_config
-from svd_batch.models import ModelLoadError, build_tiny_pipeline, from_pretrained, load_pipeline
-from svd_batch.pipeline import VideoGenerator
+from svd_batch.engine.models import ModelLoadError, build_tiny_pipeline, from_pretrained, load_pipeline
+from svd_batch.engine.pipeline import VideoGenerator
 
 PARAMS = SampleParams(num_frames=6, num_inference_steps=4, height=128, width=128, decode_chunk_size=3, seed=3)
 

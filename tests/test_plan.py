@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
+from svd_batch.batch.manifest import ManifestError, ManifestRow
+from svd_batch.batch.plan import describe_plan, estimate_seconds_per_job, expand_grid, job_id_for, plan_jobs
 from svd_batch.config import SampleParams
-from svd_batch.manifest import ManifestError, ManifestRow
-from svd_batch.plan import describe_plan, estimate_seconds_per_job, expand_grid, job_id_for, plan_jobs
 from tests.conftest import write_image
 
 BASE = SampleParams(num_frames=8, num_inference_steps=4, height=128, width=128)

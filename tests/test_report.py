@@ -11,9 +11,9 @@ import sys
 import pandas as pd
 import pytest
 
-from svd_batch.export import read_frames
-from svd_batch.report import LABEL_HEIGHT
-from svd_batch.runner import run
+from svd_batch.batch.runner import run
+from svd_batch.results.export import read_frames
+from svd_batch.results.report import LABEL_HEIGHT
 from tests.conftest import REPO, write_image
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -14,10 +14,10 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 from PIL import Image
 
-from svd_batch import runner
-from svd_batch.export import read_frames
-from svd_batch.records import INDEX_COLUMNS, TIME_COLUMNS
-from svd_batch.runner import run
+from svd_batch.batch import runner
+from svd_batch.batch.records import INDEX_COLUMNS, TIME_COLUMNS
+from svd_batch.batch.runner import run
+from svd_batch.results.export import read_frames
 from tests.conftest import REPO, write_image
 
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
+from svd_batch.batch.runner import run
 from svd_batch.config import ConfigError, load_config
-from svd_batch.hardware import GpuInfo, resolve_hardware
-from svd_batch.models import build_tiny_pipeline
-from svd_batch.runner import run
-from svd_batch.step_cache import StepCachedUNet
+from svd_batch.engine.hardware import GpuInfo, resolve_hardware
+from svd_batch.engine.models import build_tiny_pipeline
+from svd_batch.engine.step_cache import StepCachedUNet
 
 H100 = GpuInfo("NVIDIA H100", 80.0)
 CALL = {"height": 128, "width": 128, "num_frames": 6, "num_inference_steps": 6, "decode_chunk_size": 3}

@@ -10,7 +10,7 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 
 from svd_batch.config import CompileScope, ConfigError, HardwareConfig, Placement, Precision
-from svd_batch.step_cache import StepCachedUNet
+from svd_batch.engine.step_cache import StepCachedUNet
 
 GIB = 2**30
 # Measured SVD-XT peaks (25 frames, 576x1024, fp16, one H100): resident 15.1 GiB, model offload with decode chunk 8

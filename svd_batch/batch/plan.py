@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from svd_batch.batch.manifest import ManifestError, ManifestRow, is_url
 from svd_batch.config import SAMPLE_PARAM_NAMES, ModelConfig, ModelInit, SampleParams, check_sample_params
-from svd_batch.manifest import ManifestError, ManifestRow, is_url
 
 
 @dataclass(frozen=True)

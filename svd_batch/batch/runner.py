@@ -20,15 +20,10 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from svd_batch.config import CompileScope, Config, ModelInit, Placement, SampleParams, SvdBatchError
-from svd_batch.distributed import current_shard, shard_jobs
-from svd_batch.export import export_frames, output_name, poster_name, write_poster
-from svd_batch.hardware import Hardware, apply_hardware, describe, detect_gpu, resolve_hardware
-from svd_batch.images import fit_image, load_image
-from svd_batch.manifest import bundled_manifest, read_manifest
-from svd_batch.models import load_pipeline
-from svd_batch.pipeline import Generation, VideoGenerator
-from svd_batch.plan import (
+from svd_batch.batch.distributed import current_shard, shard_jobs
+from svd_batch.batch.images import fit_image, load_image
+from svd_batch.batch.manifest import bundled_manifest, read_manifest
+from svd_batch.batch.plan import (
     Job,
     describe_plan,
     estimate_seconds_per_job,
@@ -36,10 +31,15 @@ from svd_batch.plan import (
     model_identity,
     plan_jobs,
 )
-from svd_batch.records import JobRecord, OutputError, OutputFolder, utc_timestamp
-from svd_batch.report import make_report
-from svd_batch.summary import format_summary, summarize
-from svd_batch.tracking import Tracker
+from svd_batch.batch.records import JobRecord, OutputError, OutputFolder, utc_timestamp
+from svd_batch.config import CompileScope, Config, ModelInit, Placement, SampleParams, SvdBatchError
+from svd_batch.engine.hardware import Hardware, apply_hardware, describe, detect_gpu, resolve_hardware
+from svd_batch.engine.models import load_pipeline
+from svd_batch.engine.pipeline import Generation, VideoGenerator
+from svd_batch.results.export import export_frames, output_name, poster_name, write_poster
+from svd_batch.results.report import make_report
+from svd_batch.results.summary import format_summary, summarize
+from svd_batch.results.tracking import Tracker
 
 log = logging.getLogger(__name__)
 

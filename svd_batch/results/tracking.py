@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from svd_batch.batch.records import TIME_COLUMNS, JobRecord
 from svd_batch.config import SAMPLE_PARAM_NAMES, TrackingConfig, TrackingMode
-from svd_batch.records import TIME_COLUMNS, JobRecord
 
 TABLE_COLUMNS = [
     "job_id", "id", "status", "video", "thumbnail", *SAMPLE_PARAM_NAMES, *TIME_COLUMNS, "peak_vram_gib", "error",

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import torch
 
+from svd_batch.batch.plan import Job
 from svd_batch.config import ConfigError, ShardConfig
-from svd_batch.plan import Job
 
 
 @dataclass(frozen=True)

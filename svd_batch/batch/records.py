@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from svd_batch.config import SAMPLE_PARAM_NAMES, SvdBatchError
-from svd_batch.export import PARTIAL_PREFIX
+from svd_batch.results.export import PARTIAL_PREFIX
 
 JOURNAL_NAME = "journal.jsonl"
 INDEX_NAME = "index.csv"

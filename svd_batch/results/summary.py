@@ -5,8 +5,8 @@ from __future__ import annotations
 from statistics import mean
 from typing import Any
 
-from svd_batch.plan import format_duration
-from svd_batch.records import TIME_COLUMNS, JobRecord
+from svd_batch.batch.plan import format_duration
+from svd_batch.batch.records import TIME_COLUMNS, JobRecord
 
 
 def summarize(records: list[JobRecord], skipped: int, wall_s: float, model_load_s: float) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from svd_batch.batch.manifest import is_url
 from svd_batch.config import FitPolicy, SvdBatchError
-from svd_batch.manifest import is_url
 
 # Decompression-bomb guard: PIL raises above twice this many pixels; 8K x 8K is far beyond any SVD input.
 Image.MAX_IMAGE_PIXELS = 8192 * 8192

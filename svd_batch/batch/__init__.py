@@ -1,0 +1,1 @@
+"""The job side: manifest, images, plan, the runner, shards and the output folder's records."""
