@@ -6,20 +6,29 @@
 
 Each configuration renders `warmup_jobs` + `jobs` videos (new seed and motion_bucket_id each, so a recompile would
 show). Seed recipes run the guide's code as written (plain pipeline call + diffusers' export_to_video); svd-batch
-profiles run through svd-batch's own BatchRunner. Writes bench.json and bench.md into output_dir.
+profiles run through svd-batch's own BatchRunner. Profiles that compile first request their compiled graphs (a
+two-step video), so all of them build in parallel in the background; each is timed once its graphs exist.
+`bench.sweep.modes=[cold,warm]` also times whole `python run.py` commands over a 24-video sweep, with an empty and
+then a warm cache, against the seed recipe's loop over the same videos. Writes bench.json and bench.md into
+output_dir after every configuration.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import platform
 import re
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +41,16 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from svd_batch.batch.manifest import bundled_manifest
-from svd_batch.batch.plan import Job, job_id_for
+from svd_batch.batch.plan import Job, job_id_for, model_identity
 from svd_batch.batch.records import JobRecord, OutputFolder
-from svd_batch.batch.runner import BatchRunner
+from svd_batch.batch.worker import BatchRunner
 from svd_batch.config import Config, SampleParams, SvdBatchError, load_config
-from svd_batch.engine.hardware import Hardware, detect_gpu, resolve_hardware
+from svd_batch.engine.accelerator import detect_gpu
+from svd_batch.engine.compiled import BuildQueue, Compiler
+from svd_batch.engine.hardware import Hardware, resolve_hardware
 from svd_batch.engine.models import load_pipeline
 from svd_batch.engine.pipeline import FirstCallMarks, StageClock, call_arguments
+from svd_batch.engine.prepare import make_compiler, reset_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +64,19 @@ MOTIONS = (127, 64, 180, 100)
 
 
 @dataclass
+class SweepSettings:
+    """Whole-command runs of `python run.py` over images x settings (README: what a user's sweep costs)."""
+
+    modes: list[str] = field(default_factory=list)  # cold (empty cache), warm (the cache a first run left)
+    images: int = 3  # bundled sample images
+    motion_bucket_ids: list[int] = field(default_factory=lambda: [64, 96, 127, 180])
+    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    hardware: str = "auto"
+    baseline: str = "seed_offload"  # the seed loop: this recipe's per-video time x the sweep's videos
+    cache_dir: str | None = None  # the runs' cache_dir; None: a folder of the bench's own (cold starts empty it)
+
+
+@dataclass
 class BenchSettings:
     seed_recipes: list[str] = field(default_factory=lambda: ["seed_offload", "seed_compile", "seed_lowmem"])
     profiles: list[str] = field(default_factory=lambda: ["h100", "resident"])
@@ -59,6 +84,8 @@ class BenchSettings:
     jobs: int = 2
     reference: str = "resident"
     peak_tflops: float | None = None
+    parallel_builds: int = 6  # compiled-graph builder processes at once, over all profiles
+    sweep: SweepSettings = field(default_factory=SweepSettings)
 
 
 @dataclass
@@ -81,7 +108,8 @@ class Result:
     decode_s: float | None = None
     export_s: float | None = None
     peak_vram_gib: float | None = None
-    warmup_s: float | None = None  # first video, compiling included
+    warmup_s: float | None = None  # warm-up videos (loading compiled graphs included)
+    compile_s: float | None = None  # building this profile's compiled graphs, the longest of them
     decode_chunk_size: int | None = None
     speedup_vs_seed: float | None = None
     floor_fraction: float | None = None
@@ -170,11 +198,30 @@ class _CapturingRunner(BatchRunner):
         return record, frames
 
 
-def run_profile(pipe, name: str, config: Config, hardware: Hardware, jobs: list[Job], out: Path, warmup: int):
+def folder_name(name: str) -> str:
+    """A file-system-safe folder name for a configuration; long override lists are shortened with a hash."""
+    safe = re.sub(r"[^\w.=-]+", "_", name)
+    return safe if len(safe) <= 80 else f"{safe[:60]}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+
+
+def request_graphs(pipe, config: Config, hardware: Hardware, compiler: Compiler, job: Job, out: Path) -> bool:
+    """Renders a two-step version of `job` (one full and one cached step for step caching), which asks for every
+    compiled graph the profile's videos need; they build in the background while other profiles run."""
+    quick = dataclasses.replace(job, params=dataclasses.replace(job.params, num_inference_steps=2))
+    with OutputFolder(out / folder_name(f"request-{config.hardware.name}-{hardware.fast_paths.tag()}")) as folder:
+        record, frames = BatchRunner(config, hardware, pipe, folder, compiler=compiler).generate(quick)
+    if frames is None:
+        raise SvdBatchError(f"rendering a two-step video failed: {record.error}")
+    return True
+
+
+def run_profile(
+    pipe, name: str, config: Config, hardware: Hardware, jobs: list[Job], out: Path, warmup: int, compiler=None
+) -> tuple[Result, np.ndarray | None]:
     kind = f"svd-batch, approximate ({hardware.approximation})" if hardware.approximation else "svd-batch"
     result = Result(name=name, kind=kind, decode_chunk_size=jobs[0].params.decode_chunk_size)
-    with OutputFolder(out / re.sub(r"[^\w.=-]+", "_", name)) as folder:
-        runner = _CapturingRunner(config, hardware, pipe, folder)
+    with OutputFolder(out / folder_name(name)) as folder:
+        runner = _CapturingRunner(config, hardware, pipe, folder, compiler=compiler)
         started = time.perf_counter()
         warm = runner.run_jobs(jobs[:warmup], progress=False)
         result.warmup_s = time.perf_counter() - started
@@ -190,6 +237,9 @@ def run_profile(pipe, name: str, config: Config, hardware: Hardware, jobs: list[
         result, [r.times["time_total_s"] for r in timed], [_stages(r) for r in timed], [r.peak_vram_gib for r in timed]
     )
     result.s_per_video = wall / len(timed)  # exports overlap the next job, so wall time is what a batch costs
+    if compiler is not None:
+        builds = [meta["build_s"] for meta in compiler.used_artifacts() if meta.get("build_s") is not None]
+        result.compile_s = max(builds) if builds else None
     return result, runner.captured
 
 
@@ -206,23 +256,6 @@ def _fill_times(result: Result, walls: list[float], stages: list[tuple], peaks: 
     )
     known = [p for p in peaks if p is not None]
     result.peak_vram_gib = max(known) if known else None
-
-
-# --- pipeline state between configurations ------------------------------------------------------------------------
-
-
-def reset_pipeline(pipe, unet, device: str, dtype: torch.dtype) -> None:
-    """Back to plain eager modules on `device` (resident) with no hooks, chunking or compiled code."""
-    pipe.remove_all_hooks()
-    pipe.unet = unet
-    for module in (*unet.modules(), *pipe.vae.modules()):
-        module._compiled_call_impl = None  # undo Module.compile()
-        if hasattr(module, "_chunk_size"):
-            module._chunk_size = None  # undo enable_forward_chunking()
-    torch._dynamo.reset()
-    pipe.to(device=device, dtype=dtype)
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
 
 
 # --- compute floor ----------------------------------------------------------------------------------------------
@@ -297,6 +330,7 @@ def run_bench(base: BenchConfig, profiles: dict[str, Config]) -> dict[str, Any]:
         | {"seed": "per job", "motion_bucket_id": "per job", "decode_chunk_size": "per configuration"},
         "warmup_jobs": settings.warmup_jobs,
         "jobs": settings.jobs,
+        "parallel_builds": settings.parallel_builds,
     }
     meta |= {k: round(v, 4) for k, v in count_video_flops(pipe, base.sample, device).items()}
     peak = settings.peak_tflops or measure_peak_tflops(device)
@@ -304,30 +338,135 @@ def run_bench(base: BenchConfig, profiles: dict[str, Config]) -> dict[str, Any]:
     floor_s = meta["video_tflop"] / peak if peak else None
     meta["compute_floor_s"] = round(floor_s, 2) if floor_s else None
 
-    results: list[Result] = []
+    order = [*settings.seed_recipes, *settings.profiles]
+    results: dict[str, Result] = {}
     frames: dict[str, np.ndarray] = {}
-    order = [*((n, "seed") for n in settings.seed_recipes), *((n, "ours") for n in settings.profiles)]
-    for name, kind in order:
-        reset_pipeline(pipe, unet, device, dtype)
+    report: dict[str, Any] = {}
+
+    def record(result: Result, captured: np.ndarray | None) -> None:
+        nonlocal report
+        if captured is not None:
+            frames[result.name] = captured
+        results[result.name] = result
+        report = finish_report(meta, [results[n] for n in order if n in results], frames, settings.reference, floor_s)
+        write_report(out, report)  # after every configuration, so a cut-short run keeps what it measured
+        log.info("bench: %s -> %s", result.name, json.dumps(dataclasses.asdict(result)))
+
+    def attempt(name: str, kind: str, step) -> Any:
+        """Runs one step of a configuration; a failure is recorded as the configuration's row and returns None."""
         log.info("bench: %s", name)
         try:
-            if kind == "seed":
-                jobs = bench_jobs(base.sample, count, model_id, SEED_RECIPES[name][2])
-                result, captured = run_seed_recipe(pipe, name, device, jobs, out, settings.warmup_jobs)
-            else:
-                jobs = bench_jobs(base.sample, count, model_id, hardware[name].decode_chunk_size)
-                config, warmup = profiles[name], settings.warmup_jobs
-                result, captured = run_profile(pipe, name, config, hardware[name], jobs, out, warmup)
+            return step()
         except Exception as exc:  # one broken configuration must not lose the others' numbers
             log.exception("bench: %s failed", name)
-            result, captured = Result(name=name, kind=kind, skipped=f"{type(exc).__name__}: {exc}"[:300]), None
-        if captured is not None:
-            frames[name] = captured
-        results.append(result)
-        report = finish_report(meta, results, frames, settings.reference, floor_s)
-        write_report(out, report)  # after every configuration, so a cut-short run keeps what it measured
-        log.info("bench: %s -> %s", name, json.dumps(dataclasses.asdict(result)))
+            record(Result(name=name, kind=kind, skipped=f"{type(exc).__name__}: {exc}"[:300]), None)
+            return None
+
+    for name in settings.seed_recipes:
+        reset_pipeline(pipe, unet, device)
+        jobs = bench_jobs(base.sample, count, model_id, SEED_RECIPES[name][2])
+        if measured := attempt(
+            name, "seed", partial(run_seed_recipe, pipe, name, device, jobs, out, settings.warmup_jobs)
+        ):
+            record(*measured)
+
+    # profiles that compile ask for their graphs first, so every profile's graphs build at once in the background
+    queue = BuildQueue(settings.parallel_builds)
+    timing = []
+    for name in settings.profiles:
+        hw, config = hardware[name], profiles[name]
+        jobs = bench_jobs(base.sample, count, model_id, hw.decode_chunk_size)
+        reset_pipeline(pipe, unet, device)
+        compiler = make_compiler(hw, model_identity(config.model, hw.dtype), gpu.name if gpu else "cpu", queue)
+        if compiler is not None:
+            requested = attempt(name, "svd-batch", partial(request_graphs, pipe, config, hw, compiler, jobs[0], out))
+            if requested is None:
+                continue
+        timing.append((name, compiler, jobs))
+    for name, compiler, jobs in sorted(timing, key=lambda entry: entry[1] is not None and entry[1].building):
+        if compiler is not None:
+            compiler.wait()  # profiles with nothing to build are timed first, while the others build
+        reset_pipeline(pipe, unet, device)
+        hw, config = hardware[name], profiles[name]
+        run = partial(run_profile, pipe, name, config, hw, jobs, out, settings.warmup_jobs, compiler)
+        if measured := attempt(name, "svd-batch", run):
+            record(*measured)
+
+    if settings.sweep.modes:
+        baseline = results.get(settings.sweep.baseline)
+        del pipe, unet
+        if device == "cuda":
+            torch.cuda.empty_cache()  # the sweep's own processes get the whole GPU
+        report["sweep"] = run_sweep(
+            base, out, baseline.s_per_video if baseline else None, lambda: write_report(out, report)
+        )
+        write_report(out, report)
     return report
+
+
+# --- whole commands -------------------------------------------------------------------------------------------------
+
+SWEEP_IMAGES = ("sunset.png", "boat_exif_rotated.jpg", "logo_rgba.png")
+
+
+def run_sweep(base: BenchConfig, out: Path, seed_s_per_video: float | None, save) -> list[dict[str, Any]]:
+    """`python run.py` over images x motion_bucket_id x seed, timed from the command's start: `cold` with an empty
+    cache (compiled graphs, inductor and Triton caches all empty), `warm` with the cache the previous run left."""
+    sweep = base.bench.sweep
+    samples = bundled_manifest().parent
+    manifest = out / "sweep-manifest.csv"
+    manifest.write_text("image,id\n" + "".join(f"{samples / n},{Path(n).stem}\n" for n in SWEEP_IMAGES[: sweep.images]))
+    cache = Path(sweep.cache_dir).expanduser() if sweep.cache_dir else out / "sweep-cache"
+    videos = sweep.images * len(sweep.motion_bucket_ids) * len(sweep.seeds)
+    rows: list[dict[str, Any]] = []
+    for mode in sweep.modes:
+        if mode == "cold":
+            shutil.rmtree(cache, ignore_errors=True)
+        elif not (cache / "compiled" / "artifacts").is_dir():  # warm needs a cache: one untimed run makes it
+            _run_command(
+                base, manifest, cache, out / "sweep-prime", "h100", sweep.motion_bucket_ids[:1], sweep.seeds[:1]
+            )
+        row = {"mode": mode, "videos": videos, "hardware_setting": sweep.hardware}
+        row |= _run_command(
+            base, manifest, cache, out / f"sweep-{mode}", sweep.hardware, sweep.motion_bucket_ids, sweep.seeds
+        )
+        if seed_s_per_video:
+            row["seed_loop_s"] = round(seed_s_per_video * videos, 1)
+            row["fraction_of_seed_loop"] = round(row["wall_s"] / row["seed_loop_s"], 3)
+        rows.append(row)
+        log.info("bench: sweep %s -> %s", mode, json.dumps(row))
+        save()
+    return rows
+
+
+def _run_command(base: BenchConfig, manifest: Path, cache: Path, run_dir: Path, hardware: str, motions, seeds):
+    shutil.rmtree(run_dir, ignore_errors=True)
+    command = [
+        sys.executable, str(Path(__file__).resolve().parents[1] / "run.py"),
+        f"model={base.model.name}", f"model.init={base.model.init.value}", f"manifest={manifest}", "sweep=none",
+        f"sweep.grid.motion_bucket_id=[{','.join(map(str, motions))}]",
+        f"sweep.grid.seed=[{','.join(map(str, seeds))}]",
+        f"hardware={hardware}", f"cache_dir={cache}", f"hydra.run.dir={run_dir}",
+    ]  # fmt: skip
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    with (run_dir.parent / f"{run_dir.name}.log").open("w") as log_file:
+        returncode = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT).returncode
+    wall = time.time() - started
+    row: dict[str, Any] = {"returncode": returncode, "wall_s": round(wall, 1)}
+    index_path = run_dir / "index.csv"
+    if index_path.is_file():
+        import pandas as pd
+
+        index = pd.read_csv(index_path)
+        finished = pd.to_datetime(index["finished_at"]).map(lambda t: t.timestamp()) - started
+        row |= {
+            "ok": int((index["status"] == "ok").sum()),
+            "first_video_s": round(float(finished.min()), 1),
+            "last_video_s": round(float(finished.max()), 1),
+            "profile": ",".join(sorted(set(index["hardware"].astype(str)))),
+        }
+    return row
 
 
 def finish_report(meta, results: list[Result], frames, reference: str, floor_s: float | None) -> dict[str, Any]:
@@ -376,13 +515,13 @@ def markdown_table(report: dict[str, Any]) -> str:
         ),
         "",
         "| configuration | kind | decode chunk | s/video | spread | encode | denoise | decode | export | peak VRAM GiB "
-        "| warm-up s "
+        "| warm-up s | compile s "
         f"| speedup vs {report['baseline']} | of floor | max diff vs {report['reference']} | PSNR dB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         if r["skipped"]:
-            lines.append(f"| {r['name']} | {r['kind']} | | skipped: {r['skipped']} |" + " |" * 11)
+            lines.append(f"| {r['name']} | {r['kind']} | | skipped: {r['skipped']} |" + " |" * 12)
             continue
         spread = f"{num(r['s_min'])}-{num(r['s_max'])}"
         floor = "" if r["floor_fraction"] is None else f"{100 * r['floor_fraction']:.0f}%"
@@ -391,9 +530,24 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"| {r['name']} | {r['kind']} | {r['decode_chunk_size']} | {num(r['s_per_video'])} | {spread} | "
             f"{num(r['encode_s'])} | "
             f"{num(r['denoise_s'])} | {num(r['decode_s'])} | {num(r['export_s'])} | {num(r['peak_vram_gib'])} | "
-            f"{num(r['warmup_s'], 1)} | {num(r['speedup_vs_seed'])}x | {floor} | "
+            f"{num(r['warmup_s'], 1)} | {num(r.get('compile_s'), 0)} | {num(r['speedup_vs_seed'])}x | {floor} | "
             f"{'' if r['max_abs_diff'] is None else r['max_abs_diff']} | {psnr} |"
         )
+    if report.get("sweep"):
+        lines += [
+            "",
+            "Whole command `python run.py` over images x motion_bucket_id x seed, timed from the command's start:",
+            "",
+            "| cache | videos | ok | profile | first video s | last video s | wall s | seed loop s | of seed loop |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in report["sweep"]:
+            share = row.get("fraction_of_seed_loop")
+            lines.append(
+                f"| {row['mode']} | {row['videos']} | {row.get('ok', '')} | {row.get('profile', '')} | "
+                f"{num(row.get('first_video_s'), 1)} | {num(row.get('last_video_s'), 1)} | {num(row['wall_s'], 1)} | "
+                f"{num(row.get('seed_loop_s'), 1)} | {'' if share is None else f'{100 * share:.0f}%'} |"
+            )
     return "\n".join(lines) + "\n"
 
 

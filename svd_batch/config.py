@@ -46,9 +46,18 @@ class Placement(Enum):
 
 
 class CompileScope(Enum):
+    auto = "auto"  # hardware=auto: compiled when an artifact exists or the plan is long enough to pay for it
     none = "none"
     full = "full"  # torch.compile(unet): one graph, fastest steady state, needs the UNet resident
     blocks = "blocks"  # each down/mid/up block compiled in place: works under offload hooks
+
+
+class AttentionBackend(Enum):
+    default = "default"  # torch's choice (cuDNN or flash on recent NVIDIA GPUs)
+    efficient = "efficient"  # memory-efficient kernel: about 2x flash for SVD's 14-25-frame temporal attention
+    flash = "flash"
+    cudnn = "cudnn"
+    math = "math"
 
 
 class FitPolicy(Enum):
@@ -95,8 +104,20 @@ class HardwareConfig:
     compile_unet: CompileScope = CompileScope.none
     compile_mode: str | None = None  # torch.compile mode, e.g. "reduce-overhead" (CUDA graphs)
     compile_fullgraph: bool = False
-    compile_vae: bool = False  # compile the VAE decoder (about 2x faster decode on an H100)
-    compile_cache_dir: str | None = None  # TORCHINDUCTOR_CACHE_DIR: a warm cache makes later starts fast
+    compile_vae: bool = False  # compile the VAE decoder (about 2x faster decode on an H100); auto: with the UNet
+    compile_cache_dir: str | None = None  # inductor's cache and the compiled artifacts live here
+    # save whole-graph compiled UNet / VAE decoder as artifacts under compile_cache_dir, keyed by model, dtype,
+    # shapes, GPU and library versions; a later process loads them in seconds instead of compiling
+    compile_artifacts: bool = False
+    # build missing artifacts in a separate process while the first videos render eagerly (false: wait for them)
+    compile_background: bool = True
+    compile_backend: str = "inductor"  # torch.compile backend; "aot_eager" skips code generation (tests, debugging)
+    inductor: dict[str, Any] = field(default_factory=dict)  # torch._inductor options for the compiled graphs
+    # exact fast paths for the UNet (svd_batch/engine/unet_fast.py), each measured alone by the benchmark
+    cross_attention_shortcut: bool = False  # cross-attention to SVD's single image token without attention
+    temporal_attention: AttentionBackend = AttentionBackend.default  # SDPA backend of the frame-axis layers
+    spatial_attention: AttentionBackend = AttentionBackend.default
+    fused_geglu: bool = False  # one Triton kernel for the GEGLU projection (CUDA; elsewhere the plain math)
     # approximate (opt-in): run the whole UNet every N-th step and only its shallowest level in between (DeepCache);
     # 1 is exact. step_cache_guidance also skips the unconditional CFG half on the in-between steps.
     step_cache_interval: int = 1

@@ -81,3 +81,52 @@ def two_images(tmp_path: Path) -> Path:
     manifest = data / "two.csv"
     manifest.write_text("image,id\na.png,a\nb.png,b\n", encoding="utf-8")
     return manifest
+
+
+@pytest.fixture(scope="session")
+def compiled_tiny(tmp_path_factory, cache_dir):
+    """The tiny UNet compiled once (`aot_eager`: the same ahead-of-time trace and serialization as inductor, no code
+    generation) into a store whose settings match `hardware=cpu` plus the cross-attention shortcut on the tiny model's
+    8-frame default; returns (settings, the artifact's metadata, the eager output for `tiny_unet_inputs()`)."""
+    import torch
+
+    from svd_batch.engine.artifacts import ArtifactStore
+    from svd_batch.engine.compiled import Compiler, CompileSettings
+    from svd_batch.engine.hardware import FastPaths
+    from svd_batch.engine.models import build_tiny_pipeline
+    from svd_batch.engine.unet_fast import install
+
+    root = tmp_path_factory.mktemp("compiled")
+    settings = CompileSettings(
+        store=root / "artifacts", inductor_cache=root / "inductor", model="tiny:tiny:::float32", device="cpu",
+        device_name="cpu", dtype="float32", fast_paths=FastPaths(single_token_cross_attention=True),
+        backend="aot_eager", background=False,
+    )  # fmt: skip
+    unet = build_tiny_pipeline().unet.eval()
+    install(unet, settings.fast_paths)
+    expected = tiny_denoise(unet)
+    Compiler(settings).install_unet(unet)
+    assert torch.allclose(tiny_denoise(unet), expected, atol=1e-6)
+    [meta] = ArtifactStore(settings.store).find("unet", {"shape": [2, 8, 8, 16, 16]})
+    return settings, meta, expected
+
+
+def tiny_unet_inputs(width: int = 16):
+    """A CFG batch of 2 x 8 frames of the tiny UNet's latents, SVD's single image token, and micro-conditioning."""
+    import torch
+
+    generator = torch.Generator().manual_seed(2)
+    return (
+        torch.randn(2, 8, 8, 16, width, generator=generator),
+        torch.tensor(0.7),
+        torch.randn(2, 1, 32, generator=generator),
+        torch.tensor([[6.0, 127.0, 0.02]] * 2),
+    )
+
+
+def tiny_denoise(unet, width: int = 16):
+    import torch
+
+    sample, t, context, time_ids = tiny_unet_inputs(width)
+    with torch.no_grad():
+        return unet(sample, t, encoder_hidden_states=context, added_time_ids=time_ids, return_dict=False)[0]

@@ -6,19 +6,31 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from svd_batch.bench import SEED_RECIPES, bench_jobs, markdown_table
 from svd_batch.config import SampleParams
 from tests.conftest import REPO
 
+# compiled graphs from the session's store (building them, in the background too: tests/test_compiled.py)
+COMPILED = (
+    "cpu hardware.compile_unet=full hardware.compile_artifacts=true "
+    "hardware.compile_backend=aot_eager hardware.cross_attention_shortcut=true"
+)
 
-def test_cpu_bench_runs_the_seed_recipe_and_our_profile_side_by_side(cache_dir, tmp_path):
+
+def test_cpu_bench_runs_the_seed_recipe_and_our_profiles_side_by_side(cache_dir, compiled_tiny, tmp_path):
     out = tmp_path / "bench"
+    compiled_root = compiled_tiny[0].store.parent
     result = subprocess.run(
         [sys.executable, "-m", "svd_batch.bench", "model=tiny", "model.init=tiny", f"output_dir={out}",
          "bench.seed_recipes=[seed_plain,seed_offload]", "bench.reference=seed_plain",
-         'bench.profiles=[cpu,"cpu hardware.step_cache_interval=2"]',
-         "bench.jobs=2"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+         f'bench.profiles=["cpu hardware.step_cache_interval=2","{COMPILED} '
+         f'hardware.compile_cache_dir={compiled_root}"]',
+         "bench.jobs=1", "bench.sweep.modes=[cold]", "bench.sweep.images=1", "bench.sweep.motion_bucket_ids=[64]",
+         "bench.sweep.seeds=[0]", "bench.sweep.hardware=cpu", "bench.sweep.baseline=seed_plain",
+         f"bench.sweep.cache_dir={tmp_path / 'sweep-cache'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=420,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "bench.json").read_text())
@@ -27,19 +39,29 @@ def test_cpu_bench_runs_the_seed_recipe_and_our_profile_side_by_side(cache_dir, 
     assert meta["video_tflop"] > 0 and meta["unet_tflop_per_step"] > 0  # counted with FlopCounterMode
     assert meta["peak_tflops"] is None and meta["compute_floor_s"] is None  # no GPU ceiling on a CPU
     assert rows["seed_offload"]["skipped"] == "needs a GPU"
-    for name in ("seed_plain", "cpu"):
-        row = rows[name]
+    compiled = rows[f"{COMPILED} hardware.compile_cache_dir={compiled_root}"]
+    for row in (rows["seed_plain"], compiled):
         assert row["skipped"] is None and row["s_per_video"] > 0 and row["s_min"] <= row["s_max"]
         assert row["denoise_s"] > 0 and row["decode_s"] > 0 and row["export_s"] > 0 and row["warmup_s"] > 0
     assert report["baseline"] == "seed_plain" and rows["seed_plain"]["speedup_vs_seed"] == 1.0
-    # svd-batch's runner and the seed guide's plain call render the same frames
-    assert rows["cpu"]["max_abs_diff"] == 0 and rows["seed_plain"]["max_abs_diff"] == 0
-    assert "| cpu | svd-batch | 8 |" in (out / "bench.md").read_text()
-    assert len(list(out.glob("seed_plain-*.mp4"))) == 3  # the seed's own export_to_video output
+    assert rows["seed_plain"]["max_abs_diff"] == 0
+    assert f"| {COMPILED} hardware.compile_cache_dir=" in (out / "bench.md").read_text()
+    assert len(list(out.glob("seed_plain-*.mp4"))) == 2  # the seed's own export_to_video output (warm-up + 1)
     # an entry with overrides of its own profile: labelled approximate, compared with exact frames
     approx = rows["cpu hardware.step_cache_interval=2"]
     assert approx["kind"] == "svd-batch, approximate (stepcache2)" and approx["s_per_video"] > 0
     assert approx["max_abs_diff"] > 0 and 20 < approx["psnr_db"] < float("inf")
+    # a profile with compiled graphs, loaded from the store (the same keys as run.py's) and timed on them: the same
+    # frames as the seed guide's plain call, within a rounding level
+    assert compiled["compile_s"] == compiled_tiny[1]["build_s"] and compiled["max_abs_diff"] <= 1
+    assert f"loaded compiled {compiled_tiny[1]['key']}" in result.stdout + result.stderr
+    # the whole command over a sweep with an empty cache, against the seed loop over the same videos
+    [cold] = report["sweep"]
+    assert cold["mode"] == "cold" and cold["ok"] == cold["videos"] == 1 and cold["returncode"] == 0
+    assert 0 < cold["first_video_s"] <= cold["last_video_s"] <= cold["wall_s"]
+    assert cold["seed_loop_s"] == pytest.approx(rows["seed_plain"]["s_per_video"], abs=0.1)
+    assert cold["fraction_of_seed_loop"] == pytest.approx(cold["wall_s"] / cold["seed_loop_s"], rel=0.01)
+    assert "| cold | 1 | 1 | cpu |" in (out / "bench.md").read_text()
 
 
 def test_bench_jobs_vary_seed_and_motion_and_take_the_configuration_decode_chunk():

@@ -6,8 +6,9 @@ import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from svd_batch.config import CompileScope, ConfigError, ExportFormat, ModelInit, Placement, load_config
-from svd_batch.engine.hardware import GpuInfo, resolve_hardware
-from tests.conftest import CONF_DIR
+from svd_batch.engine.accelerator import GpuInfo
+from svd_batch.engine.hardware import FastPaths, PlanFacts, resolve_hardware
+from tests.conftest import CONF_DIR, REPO
 
 GROUPS = {group: sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")) for group in ("model", "hardware", "sweep")}
 
@@ -139,7 +140,8 @@ def test_fast_and_low_memory_profiles(compose_cfg, cache_dir):
     gpu = GpuInfo("NVIDIA H100", 80.0)
     fast = resolve_hardware(hardware(compose_cfg, "h100"), gpu)
     assert (fast.placement, fast.compile_unet, fast.compile_vae) == (Placement.resident, CompileScope.full, True)
-    assert fast.compile_cache_dir == f"{cache_dir}/inductor"  # a named, persistent compile cache
+    assert fast.compile_cache_dir == f"{cache_dir}/compiled"  # a named, persistent compile cache
+    assert fast.compile_artifacts and fast.compile_background
     low = resolve_hardware(hardware(compose_cfg, "lowvram"), gpu)
     assert (low.placement, low.forward_chunking, low.decode_chunk_size) == (Placement.model_offload, True, 2)
     assert low.compile_unet is CompileScope.none and low.compile_vae
@@ -154,3 +156,62 @@ def test_whole_unet_compile_with_offload_is_refused(compose_cfg):
 def test_gpu_profile_without_a_gpu_says_what_to_use(compose_cfg):
     with pytest.raises(ConfigError, match="hardware=cpu"):
         resolve_hardware(hardware(compose_cfg, "resident"), None)
+
+
+# --- hardware=auto: compiled when it pays ---------------------------------------------------------------------------
+
+H100 = GpuInfo("NVIDIA H100 80GB HBM3", 79.2, free_gib=78.5)
+
+
+@pytest.mark.parametrize(
+    "facts,compiled,why",
+    [
+        (PlanFacts(eager_s=24 * 18.9, compiled_cached=False, videos=24), True, "24 videos take ~8 min eagerly"),
+        (PlanFacts(eager_s=2 * 18.9, compiled_cached=False, videos=2), False, "less than compiling would take"),
+        (PlanFacts(eager_s=18.9, compiled_cached=True, videos=1), True, "compiled graphs for this model and shape"),
+        (None, False, "nothing known about the plan"),
+    ],
+)
+def test_auto_compiles_when_it_pays_and_says_why(compose_cfg, facts, compiled, why):
+    hw = resolve_hardware(hardware(compose_cfg, "auto"), H100, facts)
+    assert (hw.compile_unet is CompileScope.full) == compiled and hw.compile_vae == compiled
+    assert hw.name == ("auto:h100" if compiled else "auto:resident") and why in hw.reason
+    assert hw.placement is Placement.resident and hw.compile_artifacts
+    # the same compiled settings as hardware=h100, so the two share compiled artifacts
+    h100 = resolve_hardware(hardware(compose_cfg, "h100"), H100)
+    assert (hw.fast_paths, hw.inductor, hw.compile_cache_dir) == (
+        h100.fast_paths,
+        h100.inductor,
+        h100.compile_cache_dir,
+    )
+
+
+def test_auto_judges_by_free_memory_and_never_compiles_offloaded_profiles(compose_cfg):
+    long_plan = PlanFacts(eager_s=3600.0, compiled_cached=True, videos=200)
+    busy = GpuInfo("NVIDIA H100 80GB HBM3", 79.2, free_gib=15.0)  # another process holds most of it
+    hw = resolve_hardware(hardware(compose_cfg, "auto"), busy, long_plan)
+    assert hw.name == "auto:offload" and "15 GiB free" in hw.reason
+    assert hw.compile_unet is CompileScope.none and not hw.compile_vae
+    on_cpu = resolve_hardware(hardware(compose_cfg, "auto"), None, long_plan)
+    assert on_cpu.name == "auto:cpu" and on_cpu.fast_paths == FastPaths() and on_cpu.compile_unet is CompileScope.none
+
+
+def test_plan_facts_find_cached_graphs_for_the_planned_shape(compose_cfg, cache_dir, tmp_path):
+    from svd_batch.batch.manifest import read_manifest
+    from svd_batch.batch.plan import model_identity
+    from svd_batch.batch.runner import plan_facts
+    from svd_batch.engine.artifacts import ArtifactStore, environment_fields
+
+    config = load_config(compose_cfg("output_dir=/tmp/x", "model=svd_xt", "model.init=random", f"cache_dir={tmp_path}"))
+    rows = read_manifest(REPO / "svd_batch" / "samples" / "manifest.csv")
+    facts = plan_facts(config, rows, {"seed": [0, 1]}, H100)
+    assert facts.videos == 6 and facts.eager_s == pytest.approx(6 * 18.9) and not facts.compiled_cached
+    store = ArtifactStore(tmp_path / "compiled" / "artifacts")
+    fields = {
+        "model": model_identity(config.model, "float16"), "dtype": "float16", "fast_paths": "xattn1,temporal=efficient",
+        **environment_fields(H100.name), "shape": [2, 25, 8, 72, 128],
+    }  # fmt: skip
+    store.write("unet-test", b"graph", {"function": "unet", **fields})
+    assert plan_facts(config, rows, {"seed": [0, 1]}, H100).compiled_cached
+    other_size = plan_facts(config, rows, {"seed": [0], "height": [512]}, H100)  # another shape: not cached
+    assert not other_size.compiled_cached

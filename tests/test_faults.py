@@ -16,7 +16,7 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 from PIL import Image
 
-from svd_batch.batch import runner as runner_module
+from svd_batch.batch import worker
 from svd_batch.batch.images import ImageLoadError, load_image
 from svd_batch.batch.records import JobRecord, OutputError, OutputFolder
 from svd_batch.batch.runner import run
@@ -58,7 +58,8 @@ def test_out_of_memory_with_no_way_out_fails_the_job_with_advice(make_config, tm
         raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
 
     monkeypatch.setattr(StableVideoDiffusionPipeline, "decode_latents", always_oom)
-    result = run(make_config(f"manifest={manifest_with(tmp_path, ['a.png', 'b.png'])}", "sweep=none"))
+    manifest = manifest_with(tmp_path, ["a.png", "b.png"])  # each job renders 4 times: keep them short
+    result = run(make_config(f"manifest={manifest}", "sweep=none", "sample.num_inference_steps=2"))
     assert [r.status for r in result.records] == ["failed", "failed"]  # the second job still ran
     error = result.records[0].error
     assert "out of GPU memory even after: decode_chunk_size 8 -> 4; decode_chunk_size 4 -> 2;" in error
@@ -82,7 +83,7 @@ def test_nan_and_black_frames_are_failures_not_videos(make_config, tmp_path, mon
 
 def test_failed_jobs_are_kept_and_retry_failed_reruns_only_them(make_config, tmp_path, monkeypatch):
     manifest = manifest_with(tmp_path, ["a.png", "b.png"])
-    real_generate = runner_module.VideoGenerator.generate
+    real_generate = worker.VideoGenerator.generate
 
     def oom_for_b(self, image, params):
         if image.getpixel((0, 0)) == image_b_pixel:
@@ -90,10 +91,10 @@ def test_failed_jobs_are_kept_and_retry_failed_reruns_only_them(make_config, tmp
         return real_generate(self, image, params)
 
     image_b_pixel = Image.open(manifest.parent / "b.png").getpixel((0, 0))
-    monkeypatch.setattr(runner_module.VideoGenerator, "generate", oom_for_b)
+    monkeypatch.setattr(worker.VideoGenerator, "generate", oom_for_b)
     first = run(make_config(f"manifest={manifest}", "sweep=none"))
     assert sorted((r.id, r.status) for r in first.records) == [("a", "ok"), ("b", "failed")]
-    monkeypatch.setattr(runner_module.VideoGenerator, "generate", real_generate)  # the GPU is free again
+    monkeypatch.setattr(worker.VideoGenerator, "generate", real_generate)  # the GPU is free again
 
     assert run(make_config(f"manifest={manifest}", "sweep=none")).records == []  # failures are not retried by default
     retried = run(make_config(f"manifest={manifest}", "sweep=none", "retry_failed=true"))
@@ -142,7 +143,7 @@ def test_unwritable_output_folder_is_refused_clearly(make_config, tmp_path):
 
 def test_disk_full_stops_the_run_and_keeps_finished_jobs(make_config, tmp_path, monkeypatch):
     manifest = manifest_with(tmp_path, ["a.png", "b.png"])
-    real_export = runner_module.export_frames
+    real_export = worker.export_frames
     calls = []
 
     def export_then_fill_the_disk(frames, target, export):
@@ -151,10 +152,10 @@ def test_disk_full_stops_the_run_and_keeps_finished_jobs(make_config, tmp_path, 
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_export(frames, target, export)
 
-    monkeypatch.setattr(runner_module, "export_frames", export_then_fill_the_disk)
+    monkeypatch.setattr(worker, "export_frames", export_then_fill_the_disk)
     with pytest.raises(OutputError, match="is full .* finished jobs are kept"):
         run(make_config(f"manifest={manifest}", "sweep=none"))
-    monkeypatch.setattr(runner_module, "export_frames", real_export)
+    monkeypatch.setattr(worker, "export_frames", real_export)
     rerun = run(make_config(f"manifest={manifest}", "sweep=none"))
     assert len(rerun.records) == 1 and rerun.summary["jobs_skipped"] == 1
 
@@ -273,7 +274,7 @@ def test_out_of_memory_falls_back_to_offloading_once_chunks_are_exhausted(make_c
 
     gpu = Hardware("resident", "cuda", "float16", Placement.resident, False, 2, CompileScope.none, None, False,
                    False, None, "test")  # fmt: skip
-    batch = runner_module.BatchRunner.__new__(runner_module.BatchRunner)
+    batch = worker.BatchRunner.__new__(worker.BatchRunner)
     batch.hardware, batch.generator, batch.offloaded = gpu, Generator(), False
     _, used, changes = batch.generate_fitting(
         None, SampleParams(num_frames=4, height=64, width=64, decode_chunk_size=2)
@@ -284,5 +285,5 @@ def test_out_of_memory_falls_back_to_offloading_once_chunks_are_exhausted(make_c
     # once offloaded, or with a whole-graph compiled UNet, there is no further step: the job fails with advice
     compiled = dataclasses.replace(gpu, compile_unet=CompileScope.full)
     batch.hardware, batch.offloaded, Generator.pipe.offloaded = compiled, False, False
-    with pytest.raises(runner_module.OutOfMemory, match="even after: decode_chunk_size 2 -> 1. Lower num_frames"):
+    with pytest.raises(worker.OutOfMemory, match="even after: decode_chunk_size 2 -> 1. Lower num_frames"):
         batch.generate_fitting(None, SampleParams(num_frames=4, height=64, width=64, decode_chunk_size=2))

@@ -75,7 +75,7 @@ def test_combined_parameters_are_checked(rows):
 
 def test_plan_description_and_estimate(rows):
     jobs = plan_jobs(rows, BASE, {"fps": [6, 12]}, "m", 8)
-    per_job = estimate_seconds_per_job(jobs, "gpu")
+    per_job = estimate_seconds_per_job([j.params for j in jobs], "gpu")
     assert per_job == pytest.approx(18.9 * (8 * 128 * 128 * 4) / (25 * 576 * 1024 * 25))
     text = describe_plan(jobs, {"fps": [6, 12]}, per_job)
     assert "4 job(s): 2 image(s) x 2 grid point(s)" in text and "grid fps = [6, 12]" in text

@@ -14,9 +14,9 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 from PIL import Image
 
-from svd_batch.batch import runner
 from svd_batch.batch.records import INDEX_COLUMNS, TIME_COLUMNS
 from svd_batch.batch.runner import run
+from svd_batch.engine import models
 from svd_batch.results.export import read_frames
 from tests.conftest import REPO, write_image
 
@@ -58,7 +58,7 @@ def test_default_run_renders_the_samples_with_index_and_offline_wandb(cache_dir,
 
 
 def test_dry_run_prints_the_plan_without_loading_the_model(make_config, two_images, monkeypatch, capsys):
-    monkeypatch.setattr(runner, "load_pipeline", lambda *a: pytest.fail("dry run loaded the model"))
+    monkeypatch.setattr(models, "load_pipeline", lambda *a: pytest.fail("dry run loaded the model"))
     result = run(make_config(f"manifest={two_images}", "dry_run=true", "sweep.grid.seed=[1,2,3]"))
     printed = capsys.readouterr().out
     assert len(result.jobs) == 12
@@ -165,3 +165,23 @@ def test_bad_input_exits_with_a_clear_message_and_no_traceback(cache_dir, tmp_pa
     assert result.returncode == 2
     output = result.stdout + result.stderr
     assert message in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize("arguments", [["dry_run=true", "sweep.grid.seed=[1,2]"], ["--cfg", "job"]])
+def test_dry_run_and_printing_the_config_never_import_torch(arguments, two_images, cache_dir):
+    """Planning is pure Python: a dry run asks nvidia-smi about the GPU, and imports neither torch nor diffusers."""
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['run.py', 'manifest={two_images}', *{arguments!r}]\n"
+        "try:\n"
+        "    runpy.run_path('run.py', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers', 'wandb') if m in sys.modules)\n"
+        "print('heavy modules:', heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "heavy modules: []" in result.stdout
+    if arguments[0] == "dry_run=true":
+        assert "8 job(s): 2 image(s) x 4 grid point(s)" in result.stdout  # default sweep: 2 motions x 2 seeds

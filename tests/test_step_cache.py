@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -9,9 +11,10 @@ from PIL import Image
 
 from svd_batch.batch.runner import run
 from svd_batch.config import ConfigError, load_config
-from svd_batch.engine.hardware import GpuInfo, resolve_hardware
+from svd_batch.engine.accelerator import GpuInfo
+from svd_batch.engine.hardware import resolve_hardware
 from svd_batch.engine.models import build_tiny_pipeline
-from svd_batch.engine.step_cache import StepCachedUNet
+from svd_batch.engine.step_cache import StepCache, full_step, shallow_step
 
 H100 = GpuInfo("NVIDIA H100", 80.0)
 CALL = {"height": 128, "width": 128, "num_frames": 6, "num_inference_steps": 6, "decode_chunk_size": 3}
@@ -34,30 +37,30 @@ def unet_inputs(batch: int = 2):
     return torch.randn(batch, 6, 8, 16, 16), torch.tensor(0.7), torch.randn(batch, 1, 32), torch.randn(batch, 3)
 
 
-def frames(pipe, image, unet) -> np.ndarray:
-    exact = pipe.unet
-    pipe.unet = unet
+def frames(pipe, image, cache: StepCache | None = None) -> np.ndarray:
+    """Frames of a plain pipeline call, with `cache` installed as the UNet's forward for the call."""
+    if cache is not None:
+        cache.install()
     try:
         return pipe(image, generator=torch.manual_seed(3), output_type="np", **CALL).frames[0]
     finally:
-        pipe.unet = exact
+        pipe.unet.__dict__.pop("forward", None)
 
 
 @torch.no_grad()
 def test_full_step_is_the_unet_and_a_shallow_step_on_fresh_features_is_too(pipe):
     sample, t, context, time_ids = unet_inputs()
-    cached = StepCachedUNet(pipe.unet, pipe.scheduler, interval=3)
     expected = pipe.unet(sample, t, encoder_hidden_states=context, added_time_ids=time_ids, return_dict=False)[0]
-    full, deep = cached.full_forward(sample, t, context, time_ids)
-    shallow = cached.shallow_forward(sample, t, context, time_ids, deep)
+    full, deep = full_step(pipe.unet, sample, t, context, time_ids)
+    shallow = shallow_step(pipe.unet, sample, t, context, time_ids, deep)
     assert torch.equal(full, expected)
     assert torch.equal(shallow, expected)  # so the only approximation is how old the deep features are
 
 
 @pytest.mark.parametrize("interval,guidance,full,shallow", [(2, False, 3, 3), (3, True, 2, 4), (6, False, 1, 5)])
 def test_cached_steps_follow_the_interval_and_stay_close_to_exact(pipe, image, interval, guidance, full, shallow):
-    exact = frames(pipe, image, pipe.unet)
-    cached = StepCachedUNet(pipe.unet, pipe.scheduler, interval, reuse_guidance=guidance)
+    exact = frames(pipe, image)
+    cached = StepCache(pipe.unet, pipe.scheduler, interval, reuse_guidance=guidance)
     deep_calls = []
     deep_block = pipe.unet.down_blocks[1]
     hook = deep_block.register_forward_pre_hook(lambda *_: deep_calls.append(1), with_kwargs=True)
@@ -74,7 +77,7 @@ def test_cached_steps_follow_the_interval_and_stay_close_to_exact(pipe, image, i
 
 
 def test_guidance_reuse_runs_only_the_conditional_half_on_cached_steps(pipe, image):
-    cached = StepCachedUNet(pipe.unet, pipe.scheduler, interval=3, reuse_guidance=True)
+    cached = StepCache(pipe.unet, pipe.scheduler, interval=3, reuse_guidance=True)
     batches = []
     hook = pipe.unet.conv_in.register_forward_pre_hook(lambda _, args: batches.append(args[0].shape[0]))
     try:
@@ -86,9 +89,11 @@ def test_guidance_reuse_runs_only_the_conditional_half_on_cached_steps(pipe, ima
 
 def test_the_step_functions_compile_to_single_graphs(pipe, image):
     """fullgraph=True fails on any graph break; the eager backend keeps this quick on a CPU."""
-    cached = StepCachedUNet(pipe.unet, pipe.scheduler, interval=2, reuse_guidance=True)
-    expected = frames(pipe, image, cached)
-    cached.compile(backend="eager", fullgraph=True, dynamic=False)
+    expected = frames(pipe, image, StepCache(pipe.unet, pipe.scheduler, interval=2, reuse_guidance=True))
+    compile_ = functools.partial(torch.compile, backend="eager", fullgraph=True, dynamic=False)
+    full = functools.partial(compile_(full_step), pipe.unet)
+    shallow = functools.partial(compile_(shallow_step), pipe.unet)
+    cached = StepCache(pipe.unet, pipe.scheduler, interval=2, reuse_guidance=True, full=full, shallow=shallow)
     assert np.array_equal(frames(pipe, image, cached), expected)
 
 

@@ -8,8 +8,6 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import torch
-
 from svd_batch.batch.plan import Job
 from svd_batch.config import ConfigError, ShardConfig
 
@@ -63,6 +61,7 @@ def current_shard(configured: ShardConfig | None = None) -> Shard:
         return Shard(configured.index, configured.count)
     if not launched:
         return Shard()
+    import torch  # launched runs only: planning and dry runs stay free of it
     from accelerate import PartialState
 
     state = PartialState(cpu=not torch.cuda.is_available())  # gloo on CPUs, NCCL on GPUs

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,16 @@ def job_id_for(fingerprint: str, params: SampleParams, model: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def row_params(
+    rows: list[ManifestRow], sample: SampleParams, grid_axes: dict[str, list[Any]]
+) -> Iterator[tuple[ManifestRow, SampleParams]]:
+    """Each row at each grid point; a row's own parameter columns override both `sample` and the grid."""
+    points = expand_grid(grid_axes)
+    for row in rows:
+        for point in points:
+            yield row, dataclasses.replace(sample, **{**point, **row.overrides})
+
+
 def plan_jobs(
     rows: list[ManifestRow],
     sample: SampleParams,
@@ -66,21 +77,20 @@ def plan_jobs(
     model: str,
     default_decode_chunk_size: int,
 ) -> list[Job]:
-    """One job per (row, grid point); a row's own parameter columns override both `sample` and the grid."""
-    points = expand_grid(grid_axes)
+    """One job per (row, grid point), identical jobs once."""
     jobs: dict[str, Job] = {}
     problems: list[str] = []
-    for row in rows:
-        fingerprint = image_fingerprint(row.image)
-        for point in points:
-            params = dataclasses.replace(sample, **{**point, **row.overrides})
-            if params.decode_chunk_size is None:
-                params = dataclasses.replace(params, decode_chunk_size=default_decode_chunk_size)
-            for problem in check_sample_params(params):
-                problems.append(f"line {row.line} ({row.item_id}): {problem}")
-            job_id = job_id_for(fingerprint, params, model)
-            # identical jobs (a row override that pins a swept parameter, a repeated row) are done once
-            jobs.setdefault(job_id, Job(job_id, row.item_id, row.image, params, model))
+    fingerprints: dict[str, str] = {}  # an image is read once, however many grid points it has
+    for row, params in row_params(rows, sample, grid_axes):
+        if row.image not in fingerprints:
+            fingerprints[row.image] = image_fingerprint(row.image)
+        if params.decode_chunk_size is None:
+            params = dataclasses.replace(params, decode_chunk_size=default_decode_chunk_size)
+        for problem in check_sample_params(params):
+            problems.append(f"line {row.line} ({row.item_id}): {problem}")
+        job_id = job_id_for(fingerprints[row.image], params, model)
+        # identical jobs (a row override that pins a swept parameter, a repeated row) are done once
+        jobs.setdefault(job_id, Job(job_id, row.item_id, row.image, params, model))
     if problems:
         raise ManifestError("some jobs have invalid parameters:\n  " + "\n  ".join(sorted(set(problems))))
     return list(jobs.values())
@@ -102,21 +112,23 @@ def describe_plan(jobs: list[Job], grid_axes: dict[str, list[Any]], seconds_per_
 
 
 # Measured seconds per video for a reference workload, scaled by frames x pixels x steps. GPU: SVD-XT on one H100
-# (25 frames, 576x1024, 25 steps; resident 18.9 s, model offload 22.3 s). CPU: the tiny model on 2 cores.
+# (25 frames, 576x1024, 25 steps; resident 18.9 s, compiled h100 12.3 s, model offload 22.3 s). CPU: the tiny
+# model on 2 cores.
 _REFERENCE_COST = {
     "gpu": (18.9, 25 * 576 * 1024 * 25),
+    "gpu_compiled": (12.3, 25 * 576 * 1024 * 25),
     "gpu_offload": (22.3, 25 * 576 * 1024 * 25),
     "cpu_tiny": (0.9, 8 * 128 * 128 * 8),
 }
 
 
-def estimate_seconds_per_job(jobs: list[Job], reference: str) -> float | None:
+def estimate_seconds_per_job(params: list[SampleParams], reference: str | None) -> float | None:
     """A rough mean cost per job, from a measured reference scaled linearly by the work each job asks for."""
-    if not jobs or reference not in _REFERENCE_COST:
+    if not params or reference not in _REFERENCE_COST:
         return None
     seconds, units = _REFERENCE_COST[reference]
-    work = [j.params.num_frames * j.params.height * j.params.width * j.params.num_inference_steps for j in jobs]
-    return seconds * sum(work) / units / len(jobs)
+    work = [p.num_frames * p.height * p.width * p.num_inference_steps for p in params]
+    return seconds * sum(work) / units / len(params)
 
 
 def format_duration(seconds: float) -> str:

@@ -1,28 +1,23 @@
-"""The batch run, top to bottom: config -> plan -> pipeline -> jobs -> export + index + tracking."""
+"""The batch run, top to bottom: config -> plan -> pipeline -> jobs -> export + index + tracking.
+
+Planning needs no torch: a dry run (and `--cfg job`) stops there in about a second. torch, diffusers and the
+model load only in `render`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import errno
-import gc
 import logging
 import time
-import traceback
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import torch
 from omegaconf import OmegaConf
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from svd_batch.batch.distributed import current_shard, shard_jobs
-from svd_batch.batch.images import fit_image, load_image
-from svd_batch.batch.manifest import bundled_manifest, read_manifest
+from svd_batch.batch.manifest import ManifestRow, bundled_manifest, read_manifest
 from svd_batch.batch.plan import (
     Job,
     describe_plan,
@@ -30,13 +25,13 @@ from svd_batch.batch.plan import (
     format_duration,
     model_identity,
     plan_jobs,
+    row_params,
 )
-from svd_batch.batch.records import JobRecord, OutputError, OutputFolder, utc_timestamp
-from svd_batch.config import CompileScope, Config, ModelInit, Placement, SampleParams, SvdBatchError
-from svd_batch.engine.hardware import Hardware, apply_hardware, describe, detect_gpu, resolve_hardware
-from svd_batch.engine.models import load_pipeline
-from svd_batch.engine.pipeline import Generation, VideoGenerator
-from svd_batch.results.export import export_frames, output_name, poster_name, write_poster
+from svd_batch.batch.records import JobRecord, OutputFolder
+from svd_batch.config import CompileScope, Config, ModelInit, Placement
+from svd_batch.engine.accelerator import GpuInfo, detect_gpu, probe_gpu
+from svd_batch.engine.artifacts import ArtifactStore, environment_fields
+from svd_batch.engine.hardware import Hardware, PlanFacts, describe, fast_paths_of, resolve_hardware
 from svd_batch.results.report import make_report
 from svd_batch.results.summary import format_summary, summarize
 from svd_batch.results.tracking import Tracker
@@ -54,20 +49,74 @@ class RunResult:
     tracking_dir: Path | None = None
 
 
+@dataclass
+class Plan:
+    manifest: Path
+    jobs: list[Job]
+    axes: dict
+    hardware: Hardware
+    gpu: GpuInfo | None
+    seconds_per_job: float | None
+
+
 def run(config: Config, group: str | None = None) -> RunResult:
     started = time.perf_counter()
+    plan = make_plan(config)
+    if config.dry_run:
+        print(f"dry run, manifest {plan.manifest}:\n{describe_plan(plan.jobs, plan.axes, plan.seconds_per_job)}")
+        return RunResult(
+            jobs=plan.jobs, records=[], index=None, summary={"jobs_planned": len(plan.jobs)}, output_dir=None
+        )
+    return render(config, plan, group, started)
+
+
+def make_plan(config: Config) -> Plan:
+    """Manifest x grid -> jobs, with the hardware profile resolved for them. A dry run asks `nvidia-smi` about the
+    GPU instead of torch, so it never imports torch."""
     manifest = Path(config.manifest) if config.manifest else bundled_manifest()
     rows = read_manifest(manifest)
-    hardware = resolve_hardware(config.hardware, detect_gpu(config.hardware.device))
-    log.info(describe(hardware))
     axes = config.sweep.grid.axes()
+    gpu = (probe_gpu if config.dry_run else detect_gpu)(config.hardware.device)
+    hardware = resolve_hardware(config.hardware, gpu, plan_facts(config, rows, axes, gpu))
+    log.info(describe(hardware))
     identity = model_identity(config.model, hardware.dtype, hardware.approximation)
     jobs = plan_jobs(rows, config.sample, axes, identity, hardware.decode_chunk_size)
-    per_job = estimate_seconds_per_job(jobs, _cost_reference(config, hardware))
-    if config.dry_run:
-        print(f"dry run, manifest {manifest}:\n{describe_plan(jobs, axes, per_job)}")
-        return RunResult(jobs=jobs, records=[], index=None, summary={"jobs_planned": len(jobs)}, output_dir=None)
+    per_job = estimate_seconds_per_job([job.params for job in jobs], _cost_reference(config, hardware))
+    return Plan(manifest, jobs, axes, hardware, gpu, per_job)
 
+
+def plan_facts(config: Config, rows: list[ManifestRow], axes: dict, gpu: GpuInfo | None) -> PlanFacts | None:
+    """What `hardware=auto` needs to decide whether compiling pays: the plan's eager time, and whether compiled
+    graphs for its shapes are already cached."""
+    hw = config.hardware
+    if hw.compile_unet is not CompileScope.auto or gpu is None:
+        return None
+    params = [p for _, p in row_params(rows, config.sample, axes)]
+    reference = None if config.model.init is ModelInit.tiny else "gpu"
+    per_video = estimate_seconds_per_job(params, reference)
+    cached = False
+    if hw.compile_artifacts and hw.compile_cache_dir:
+        store = ArtifactStore(Path(hw.compile_cache_dir).expanduser() / "artifacts")
+        dtype = "float16" if hw.dtype.value == "auto" else hw.dtype.value
+        fields = {
+            "model": model_identity(config.model, dtype),
+            "dtype": dtype,
+            "fast_paths": fast_paths_of(hw).tag(),
+            **environment_fields(gpu.name),
+        }
+        shapes = {(2 if p.max_guidance_scale > 1 else 1, p.num_frames, 8, p.height // 8, p.width // 8) for p in params}
+        cached = all(store.find("unet", {**fields, "shape": list(shape)}) for shape in shapes)
+    return PlanFacts(eager_s=per_video * len(params) if per_video else None, compiled_cached=cached, videos=len(params))
+
+
+def render(config: Config, plan: Plan, group: str | None, started: float) -> RunResult:
+    """Loads the model once and renders the pending jobs; then the index, grids, gallery and summary."""
+    # torch, diffusers and transformers load here: dry runs and `--cfg job` never pay for them
+    from svd_batch.batch.worker import BatchRunner
+    from svd_batch.engine.models import load_pipeline
+    from svd_batch.engine.prepare import make_compiler
+
+    hardware, jobs = plan.hardware, plan.jobs
     shard = current_shard(config.shard)
     if shard.count > 1 and hardware.device == "cuda":
         hardware = dataclasses.replace(hardware, device=f"cuda:{shard.local_index}")  # one GPU per process
@@ -78,22 +127,35 @@ def run(config: Config, group: str | None = None) -> RunResult:
         mine = shard_jobs(jobs, shard)  # owners follow from the plan alone: every shard agrees without talking
         pending = select_pending(mine, out, config)
         log.info("%d job(s) planned, %d to run in %s", len(jobs), len(pending), out.root)
-        if per_job is not None and pending:
-            log.info("estimated time: %s", format_duration(per_job * len(pending)))
-
-        model_load_s = 0.0
-        pipe = None
-        with shard.main_first():  # every launched process enters, also one with nothing to do
-            if pending:
-                loaded = time.perf_counter()
-                pipe = load_pipeline(config.model, hardware.torch_dtype, _build_device(hardware))
-                model_load_s = time.perf_counter() - loaded
-                log.info("model %s loaded in %.1f s", config.model.name, model_load_s)
+        if plan.seconds_per_job is not None and pending:
+            log.info("estimated time: %s", format_duration(plan.seconds_per_job * len(pending)))
 
         if shard.count > 1:  # one W&B run per process, grouped
             group = group or config.tracking.group or out.root.name
-        tracker = Tracker(config.tracking, out.root, _plain(config), group=group)
-        records = BatchRunner(config, hardware, pipe, out, tracker).run_jobs(pending) if pending else []
+        model_load_s = 0.0
+        pipe = None
+        with shard.main_first(), ThreadPoolExecutor(1, thread_name_prefix="load") as loader:
+            # every launched process enters, also one with nothing to do; W&B starts while the weights load
+            if pending:
+                loading = loader.submit(
+                    _timed, load_pipeline, config.model, hardware.torch_dtype, _build_device(hardware)
+                )
+            tracker = Tracker(config.tracking, out.root, _plain(config), group=group)
+            if pending:
+                pipe, model_load_s = loading.result()
+                log.info("model %s loaded in %.1f s", config.model.name, model_load_s)
+
+        identity = model_identity(config.model, hardware.dtype)
+        compiler = make_compiler(hardware, identity, plan.gpu.name if plan.gpu else "cpu") if pending else None
+        try:
+            runner = BatchRunner(config, hardware, pipe, out, tracker, compiler) if pending else None
+            records = runner.run_jobs(pending) if runner else []
+        except BaseException:  # Ctrl-C or a fatal error: stop the builders too
+            if compiler:
+                compiler.close(wait=False)
+            raise
+        if compiler:
+            compiler.close(wait=True)  # a build still running is finished, so the next run starts warm
         shard.wait_for_everyone()  # launched processes: merge once all have journalled; array tasks: each merges
         index = None
         if shard.is_main or shard.state is None:  # the index is rebuilt from every journal, so the last one is whole
@@ -125,152 +187,9 @@ def select_pending(jobs: list[Job], out: OutputFolder, config: Config) -> list[J
     return [job for job in jobs if job.job_id not in states]
 
 
-class BatchRunner:
-    """Runs jobs on one prepared pipeline. Export and bookkeeping of a job run on a worker thread while the GPU
-    generates the next one; stage times are still measured per job."""
-
-    def __init__(self, config: Config, hardware: Hardware, pipe, out: OutputFolder, tracker: Tracker | None = None):
-        self.config = config
-        self.hardware = hardware
-        self.generator = VideoGenerator(apply_hardware(pipe, hardware))
-        self.out = out
-        self.tracker = tracker
-        self.offloaded = False  # set once an out-of-memory fallback has switched to model offload
-
-    def run_jobs(self, jobs: list[Job], progress: bool = True) -> list[JobRecord]:
-        records: list[JobRecord] = []
-        finishing: deque[Future] = deque()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export") as exporter, logging_redirect_tqdm():
-            bar = tqdm(total=len(jobs), desc="videos", unit="video", dynamic_ncols=True, disable=not progress)
-            for job in jobs:
-                record, frames = self.generate(job)
-                finishing.append(exporter.submit(self.finish, record, frames))
-                while finishing and (finishing[0].done() or len(finishing) > 2):  # at most one export queued
-                    records.append(self._collect(finishing.popleft(), len(records), bar))
-            while finishing:
-                records.append(self._collect(finishing.popleft(), len(records), bar))
-            bar.close()
-        return records
-
-    def generate(self, job: Job) -> tuple[JobRecord, np.ndarray | None]:
-        """Loads the image and renders the frames; any failure becomes a failed record."""
-        record = JobRecord(
-            job_id=job.job_id,
-            id=job.item_id,
-            image=job.image,
-            status="failed",
-            params=job.params_dict(),
-            model=job.model,
-            hardware=self.hardware.name,
-        )
-        started = time.perf_counter()
-        try:
-            params = job.params
-            image = fit_image(
-                load_image(job.image, self.config.image_timeout_s), params.width, params.height, self.config.image_fit
-            )
-            record.times["time_load_image_s"] = time.perf_counter() - started
-            generation, used, record.fallback = self.generate_fitting(image, params)
-            record.params = dataclasses.asdict(used)
-        except Exception as exc:  # one bad job never stops the rest
-            record.error = _describe(exc, job)
-            record.times["time_total_s"] = time.perf_counter() - started
-            return record, None
-        record.times["time_encode_s"] = generation.times.encode_s
-        record.times["time_denoise_s"] = generation.times.denoise_s
-        record.times["time_decode_s"] = generation.times.decode_s
-        record.peak_vram_gib = generation.peak_vram_gib
-        return record, generation.frames
-
-    def generate_fitting(self, image, params: SampleParams) -> tuple[Generation, SampleParams, str]:
-        """Generates; on running out of GPU memory, retries with halved decode chunks, then with model offload and
-        forward chunking (kept for the rest of the run). Returns what was used and what changed."""
-        changes: list[str] = []
-        while True:
-            try:
-                return self.generator.generate(image, params), params, "; ".join(changes)
-            except torch.cuda.OutOfMemoryError:
-                release_cuda_memory()
-            if params.decode_chunk_size > 1:
-                smaller = max(1, params.decode_chunk_size // 2)
-                changes.append(f"decode_chunk_size {params.decode_chunk_size} -> {smaller}")
-                params = dataclasses.replace(params, decode_chunk_size=smaller)
-            elif self.can_offload():
-                log.warning("out of GPU memory: switching to model offload + forward chunking for the rest of the run")
-                self.generator.pipe.enable_model_cpu_offload(device=self.hardware.device)
-                self.generator.pipe.unet.enable_forward_chunking()
-                self.offloaded = True
-                changes.append("model offload + forward chunking")
-            else:
-                tried = "; ".join(changes) or "no fallback available"
-                raise OutOfMemory(
-                    f"out of GPU memory even after: {tried}. Lower num_frames, height/width, use hardware=lowvram, "
-                    f"or free the GPU; then rerun with retry_failed=true"
-                ) from None
-
-    def can_offload(self) -> bool:
-        hw = self.hardware
-        return (
-            hw.is_cuda
-            and hw.placement is Placement.resident
-            and hw.compile_unet is not CompileScope.full  # offload hooks cannot run inside a whole-UNet graph
-            and not self.offloaded
-        )
-
-    def finish(self, record: JobRecord, frames: np.ndarray | None) -> JobRecord:
-        """Exports the frames and journals the record (on the export thread)."""
-        if frames is not None:
-            try:
-                exported = time.perf_counter()
-                target = self.out.videos / output_name(record.job_id, self.config.export.format)
-                export_frames(frames, target, self.config.export)
-                poster = write_poster(frames, self.out.posters / poster_name(record.job_id))
-                record.times["time_export_s"] = time.perf_counter() - exported
-                record.output = target.relative_to(self.out.root).as_posix()
-                record.poster = poster.relative_to(self.out.root).as_posix()
-                record.status = "ok"
-            except OSError as exc:
-                if exc.errno == errno.ENOSPC:  # every later job would fail the same way: stop, keep what is done
-                    raise OutputError(
-                        f"the disk holding {self.out.root} is full ({exc}); free space and rerun: "
-                        f"finished jobs are kept and skipped"
-                    ) from exc
-                record.error = f"export failed: {_describe(exc)}"
-            except Exception as exc:
-                record.error = f"export failed: {_describe(exc)}"
-            # the job's own work; its export overlaps the next job, so wall time per video is lower
-            record.times["time_total_s"] = sum(t for name, t in record.times.items() if name != "time_total_s")
-        record.finished_at = utc_timestamp()
-        self.out.append(record)
-        return record
-
-    def _collect(self, future: Future, index: int, bar: tqdm) -> JobRecord:
-        record = future.result()
-        if self.tracker:
-            self.tracker.log_job(index, record, self.out.root / record.output if record.ok else None)
-        if not record.ok:
-            log.warning("job %s (%s) failed: %s", record.job_id, record.id, record.error)
-        bar.set_postfix_str(f"{record.id} {record.status}")
-        bar.update()
-        return record
-
-
-class OutOfMemory(SvdBatchError):
-    pass
-
-
-def release_cuda_memory() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def _describe(exc: Exception, job: Job | None = None) -> str:
-    if isinstance(exc, SvdBatchError):
-        return str(exc)
-    if job is not None:
-        log.debug("job %s failed:\n%s", job.job_id, traceback.format_exc())
-    return f"{type(exc).__name__}: {exc}"
+def _timed(function, *args):
+    started = time.perf_counter()
+    return function(*args), time.perf_counter() - started
 
 
 def _build_device(hardware: Hardware) -> str:
@@ -282,7 +201,9 @@ def _cost_reference(config: Config, hardware: Hardware) -> str | None:
         return "cpu_tiny" if hardware.device == "cpu" else None
     if not hardware.is_cuda:
         return None
-    return "gpu" if hardware.placement is Placement.resident else "gpu_offload"
+    if hardware.placement is not Placement.resident:
+        return "gpu_offload"
+    return "gpu_compiled" if hardware.compile_unet is CompileScope.full and not hardware.approximation else "gpu"
 
 
 def _plain(config: Config) -> dict:

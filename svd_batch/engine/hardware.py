@@ -1,28 +1,55 @@
-"""Hardware profiles: resolve `hardware=auto` from the machine, then apply a profile to a loaded pipeline."""
+"""Hardware profiles: resolve `hardware=...` (`auto` included) into concrete settings.
+
+Pure: no torch, no GPU calls. The caller passes what it knows of the GPU (svd_batch.engine.accelerator) and of the
+plan (PlanFacts), so dry runs, real runs and tests decide the same way. svd_batch.engine.prepare applies the result.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any
 
-import torch
-from diffusers import StableVideoDiffusionPipeline
+from svd_batch.config import AttentionBackend, CompileScope, ConfigError, HardwareConfig, Placement, Precision
+from svd_batch.engine.accelerator import GpuInfo
 
-from svd_batch.config import CompileScope, ConfigError, HardwareConfig, Placement, Precision
-from svd_batch.engine.step_cache import StepCachedUNet
-
-GIB = 2**30
 # Measured SVD-XT peaks (25 frames, 576x1024, fp16, one H100): resident 15.1 GiB, model offload with decode chunk 8
-# 11.0 GiB, low-memory recipe 7.55 GiB. `auto` picks the fastest profile that fits with some headroom.
+# 11.0 GiB, low-memory recipe 7.55 GiB. `auto` picks the fastest profile that fits the GPU's free memory.
 RESIDENT_MIN_GIB = 20.0
 OFFLOAD_MIN_GIB = 13.0
+# Compiling SVD-XT's UNet in the background while the first videos render took 186 s on one H100 (16 cores; the VAE
+# decoder 102 s beside it): `auto` compiles when the plan would keep the GPU busy longer than that anyway
+# (benchmarks/h100-2026-11-23c/).
+COMPILE_SECONDS = 190.0
 
 
 @dataclass(frozen=True)
-class GpuInfo:
-    name: str
-    total_gib: float
+class FastPaths:
+    """The UNet's exact fast paths (svd_batch.engine.unet_fast); the defaults leave diffusers' computation as is."""
+
+    single_token_cross_attention: bool = False
+    temporal_attention: AttentionBackend = AttentionBackend.default
+    spatial_attention: AttentionBackend = AttentionBackend.default
+    fused_geglu: bool = False
+
+    def tag(self) -> str:
+        """A short description for logs and compiled-artifact keys."""
+        parts = ["xattn1"] if self.single_token_cross_attention else []
+        if self.temporal_attention is not AttentionBackend.default:
+            parts.append(f"temporal={self.temporal_attention.value}")
+        if self.spatial_attention is not AttentionBackend.default:
+            parts.append(f"spatial={self.spatial_attention.value}")
+        if self.fused_geglu:
+            parts.append("geglu")
+        return ",".join(parts) or "none"
+
+
+@dataclass(frozen=True)
+class PlanFacts:
+    """What `hardware=auto` weighs besides the GPU."""
+
+    eager_s: float | None  # the plan's estimated time without compiling (None: unknown)
+    compiled_cached: bool  # compiled graphs for this model, settings and shape are already in the cache
+    videos: int = 0
 
 
 @dataclass(frozen=True)
@@ -43,9 +70,16 @@ class Hardware:
     reason: str  # why this profile, for the log
     step_cache_interval: int = 1
     step_cache_guidance: bool = False
+    compile_artifacts: bool = False
+    compile_background: bool = True
+    compile_backend: str = "inductor"
+    inductor: dict[str, Any] = field(default_factory=dict)
+    fast_paths: FastPaths = field(default_factory=FastPaths)
 
     @property
-    def torch_dtype(self) -> torch.dtype:
+    def torch_dtype(self):
+        import torch  # only callers that run the model ask for it
+
         return getattr(torch, self.dtype)
 
     @property
@@ -59,16 +93,22 @@ class Hardware:
     def is_cuda(self) -> bool:
         return self.device.startswith("cuda")
 
-
-def detect_gpu(device: str = "cuda") -> GpuInfo | None:
-    if not torch.cuda.is_available():
-        return None
-    props = torch.cuda.get_device_properties(torch.device(device if device.startswith("cuda") else "cuda"))
-    return GpuInfo(name=props.name, total_gib=props.total_memory / GIB)
+    @property
+    def compiles(self) -> bool:
+        return self.compile_unet is not CompileScope.none or self.compile_vae
 
 
-def resolve_hardware(cfg: HardwareConfig, gpu: GpuInfo | None) -> Hardware:
-    """Fills every `auto` field from the detected GPU (None: no GPU). Pure, so the choice is easy to test."""
+def fast_paths_of(cfg: HardwareConfig) -> FastPaths:
+    return FastPaths(
+        single_token_cross_attention=cfg.cross_attention_shortcut,
+        temporal_attention=cfg.temporal_attention,
+        spatial_attention=cfg.spatial_attention,
+        fused_geglu=cfg.fused_geglu,
+    )
+
+
+def resolve_hardware(cfg: HardwareConfig, gpu: GpuInfo | None, plan: PlanFacts | None = None) -> Hardware:
+    """Fills every `auto` field from the GPU (None: no GPU) and, for compiling, from the plan."""
     device = cfg.device
     if device == "auto":
         device = "cuda" if gpu else "cpu"
@@ -81,6 +121,7 @@ def resolve_hardware(cfg: HardwareConfig, gpu: GpuInfo | None) -> Hardware:
         raise ConfigError(f"hardware.device={device!r} is not supported: use auto, cpu, cuda or cuda:N")
 
     placement, dtype, chunking, decode_chunk = cfg.placement, cfg.dtype, cfg.forward_chunking, cfg.decode_chunk_size
+    compile_unet, compile_vae = cfg.compile_unet, cfg.compile_vae
     name, reason = cfg.name, f"hardware={cfg.name}"
     if device == "cpu":
         if placement in (Placement.model_offload, Placement.sequential_offload):
@@ -93,18 +134,28 @@ def resolve_hardware(cfg: HardwareConfig, gpu: GpuInfo | None) -> Hardware:
         if cfg.name == "auto":
             name, reason = "auto:cpu", "hardware=auto: no CUDA GPU found -> the 'cpu' profile (float32)"
     elif placement is Placement.auto:
-        total = gpu.total_gib
-        if total >= RESIDENT_MIN_GIB:
+        memory = gpu.free_gib if gpu.free_gib is not None else gpu.total_gib
+        where = f"{gpu.name} with {memory:.0f} GiB {'free' if gpu.free_gib is not None else 'in total'}"
+        if memory >= RESIDENT_MIN_GIB:
             placement, profile = Placement.resident, "resident"
-        elif total >= OFFLOAD_MIN_GIB:
+        elif memory >= OFFLOAD_MIN_GIB:
             placement, profile = Placement.model_offload, "offload"
         else:
             placement, profile, chunking = Placement.model_offload, "lowmem", True
             decode_chunk = decode_chunk or 2
-        name, reason = f"auto:{profile}", f"hardware=auto: {gpu.name} with {total:.0f} GiB -> the '{profile}' profile"
+        why = ""
+        if compile_unet is CompileScope.auto and placement is Placement.resident:
+            compiled, why = compile_pays(plan)
+            if compiled:
+                compile_unet, profile = CompileScope.full, "h100"
+        name, reason = f"auto:{profile}", f"hardware=auto: {where} -> the '{profile}' profile{why}"
+    if compile_unet is CompileScope.auto:  # not resident, or no GPU: nothing to compile
+        compile_unet = CompileScope.none
+    if cfg.compile_unet is CompileScope.auto:
+        compile_vae = compile_vae and compile_unet is CompileScope.full  # auto compiles both or neither
     if dtype is Precision.auto:
         dtype = Precision.float16
-    if cfg.compile_unet is CompileScope.full and placement is not Placement.resident:
+    if compile_unet is CompileScope.full and placement is not Placement.resident:
         raise ConfigError(
             f"hardware={cfg.name}: compile_unet=full needs placement=resident (offload hooks break the "
             f"graph); use compile_unet=blocks with offloading"
@@ -116,52 +167,40 @@ def resolve_hardware(cfg: HardwareConfig, gpu: GpuInfo | None) -> Hardware:
         placement=placement,
         forward_chunking=chunking,
         decode_chunk_size=decode_chunk or 8,
-        compile_unet=cfg.compile_unet,
+        compile_unet=compile_unet,
         compile_mode=cfg.compile_mode,
         compile_fullgraph=cfg.compile_fullgraph,
-        compile_vae=cfg.compile_vae,
+        compile_vae=compile_vae,
         compile_cache_dir=cfg.compile_cache_dir,
         reason=reason,
         step_cache_interval=cfg.step_cache_interval,
         step_cache_guidance=cfg.step_cache_guidance,
+        compile_artifacts=cfg.compile_artifacts,
+        compile_background=cfg.compile_background,
+        compile_backend=cfg.compile_backend,
+        inductor=dict(cfg.inductor),
+        fast_paths=FastPaths() if name == "auto:cpu" else fast_paths_of(cfg),  # auto on a CPU is the cpu profile
     )
 
 
-def apply_hardware(pipe: StableVideoDiffusionPipeline, hw: Hardware) -> StableVideoDiffusionPipeline:
-    """Places the pipeline as the profile says; the weights are already in `hw.dtype`."""
-    if hw.placement is Placement.resident:
-        pipe.to(hw.device)
-    elif hw.placement is Placement.model_offload:
-        pipe.enable_model_cpu_offload(device=hw.device)
-    elif hw.placement is Placement.sequential_offload:
-        pipe.enable_sequential_cpu_offload(device=hw.device)
-    if hw.forward_chunking:
-        pipe.unet.enable_forward_chunking()
-    if hw.compile_unet is not CompileScope.none or hw.compile_vae:
-        prepare_compile(hw)
-    options = {"mode": hw.compile_mode, "dynamic": False}  # static shapes: a new image or seed never recompiles
-    if hw.step_cache_interval > 1:
-        pipe.unet = StepCachedUNet(pipe.unet, pipe.scheduler, hw.step_cache_interval, hw.step_cache_guidance)
-        if hw.compile_unet is CompileScope.full:
-            pipe.unet.compile(fullgraph=hw.compile_fullgraph, **options)  # the full and the shallow step
-    elif hw.compile_unet is CompileScope.full:
-        pipe.unet = torch.compile(pipe.unet, fullgraph=hw.compile_fullgraph, **options)
-    elif hw.compile_unet is CompileScope.blocks:
-        for block in (*pipe.unet.down_blocks, pipe.unet.mid_block, *pipe.unet.up_blocks):
-            block.compile(fullgraph=hw.compile_fullgraph, **options)
-    if hw.compile_vae:
-        pipe.vae.decoder.compile(**options)
-    return pipe
-
-
-def prepare_compile(hw: Hardware) -> None:
-    """Points inductor at a persistent cache (so a second process compiles in seconds) and allows one graph per
-    distinct block shape (the UNet's blocks differ in width and resolution)."""
-    if hw.compile_cache_dir:
-        cache = Path(hw.compile_cache_dir).expanduser()
-        cache.mkdir(parents=True, exist_ok=True)
-        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache)
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+def compile_pays(plan: PlanFacts | None) -> tuple[bool, str]:
+    """Whether `auto` compiles, and why (for the log)."""
+    if plan is None:
+        return False, " (eager: nothing known about the plan)"
+    if plan.compiled_cached:
+        return True, " (compiled: the compiled graphs for this model and shape are cached)"
+    if plan.eager_s is None:
+        return False, " (eager: the plan's length is unknown)"
+    minutes = plan.eager_s / 60
+    if plan.eager_s >= COMPILE_SECONDS:
+        return True, (
+            f" (compiled: {plan.videos} videos take ~{minutes:.0f} min eagerly, longer than the "
+            f"~{COMPILE_SECONDS / 60:.0f} min compile, which runs in the background while the first videos render)"
+        )
+    return False, (
+        f" (eager: {plan.videos} videos take ~{minutes:.1f} min, less than compiling would take, "
+        f"~{COMPILE_SECONDS / 60:.0f} min; hardware=h100 compiles anyway and caches it for later runs)"
+    )
 
 
 def describe(hw: Hardware) -> str:
@@ -174,9 +213,14 @@ def describe(hw: Hardware) -> str:
     if hw.forward_chunking:
         settings.append("forward_chunking")
     if hw.compile_unet is not CompileScope.none:
-        settings.append(f"compiled unet ({hw.compile_unet.value}, mode={hw.compile_mode})")
+        mode = f", mode={hw.compile_mode}" if hw.compile_mode else ""
+        settings.append(f"compiled unet ({hw.compile_unet.value}{mode})")
     if hw.compile_vae:
         settings.append("compiled vae decoder")
+    if hw.compiles and hw.compile_artifacts:
+        settings.append("compiled graphs cached as artifacts")
+    if hw.fast_paths != FastPaths():
+        settings.append(f"unet fast paths: {hw.fast_paths.tag()}")
     if hw.approximation:
         settings.append(
             f"APPROXIMATE: full UNet every {hw.step_cache_interval} steps, cached deep features in between"

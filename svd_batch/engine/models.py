@@ -3,11 +3,13 @@ architecture with random weights (benchmarks without a download), or the project
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import shutil
 import uuid
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import diffusers
@@ -34,8 +36,7 @@ def load_pipeline(model: ModelConfig, dtype: torch.dtype, device: str = "cpu") -
     """`device` is where random weights are built (building 2.2B parameters on a GPU takes seconds, not half a
     minute); loaded weights start on the CPU and the hardware profile places them."""
     if model.init is ModelInit.random:
-        pipe = build_full_size_pipeline(num_frames=model.num_frames, device=device)
-        pipe.to(dtype=dtype)
+        pipe = build_full_size_pipeline(num_frames=model.num_frames, device=device, dtype=dtype)
     else:
         path = model.path
         if model.init is ModelInit.tiny:
@@ -119,11 +120,14 @@ def assemble_pipeline(unet, vae, image_encoder) -> StableVideoDiffusionPipeline:
     )
 
 
-def build_full_size_pipeline(num_frames: int = 25, seed: int = 0, device: str = "cpu") -> StableVideoDiffusionPipeline:
+def build_full_size_pipeline(
+    num_frames: int = 25, seed: int = 0, device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> StableVideoDiffusionPipeline:
     """SVD (14 frames) / SVD-XT (25 frames) at full size with random weights: timing and memory equal the real
-    checkpoint's; the pixels are noise. Weights are scaled down so fp16 activations stay finite."""
+    checkpoint's; the pixels are noise. Weights are scaled down so fp16 activations stay finite. They are made in
+    `dtype` on `device` directly: no float32 copy first (a smaller card could not hold one), no cast afterwards."""
     torch.manual_seed(seed)
-    with torch.device(device):
+    with torch.device(device), default_dtype(dtype):
         unet = UNetSpatioTemporalConditionModel(sample_size=96, num_frames=num_frames)
         vae = AutoencoderKLTemporalDecoder(
             block_out_channels=(128, 256, 512, 512),
@@ -151,6 +155,16 @@ def build_full_size_pipeline(num_frames: int = 25, seed: int = 0, device: str = 
                     p.mul_(0.5)
     # parameters made from Python lists ignore the device context
     return assemble_pipeline(unet, vae, image_encoder).to(device)
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 # --- the tiny model ---------------------------------------------------------------------------------------------
@@ -208,6 +222,7 @@ def ensure_tiny_pipeline(folder: Path) -> Path:
         log.info("building the tiny SVD pipeline in %s (once)", folder)
         staging = folder.with_name(f".{folder.name}.building-{uuid.uuid4().hex[:8]}")
         diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()
         build_tiny_pipeline().save_pretrained(staging, safe_serialization=True)
         if folder.exists():
             shutil.rmtree(folder)  # an incomplete folder from an older, unlocked build

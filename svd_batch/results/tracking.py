@@ -3,6 +3,7 @@ parameters, and the run summary. Offline by default (`wandb sync` later); `disab
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,8 @@ class Tracker:
         for grid in grids:
             if grid.suffix in VIDEO_SUFFIXES:
                 self.run.log({f"grid/{grid.stem}": self.wandb.Video(str(grid), format=grid.suffix[1:])})
-        if gallery is not None:
-            self.run.save(str(gallery), base_path=str(gallery.parent), policy="now")
+        if gallery is not None:  # a file in the run's folder is uploaded with it (wandb.save would symlink and warn)
+            shutil.copy2(gallery, Path(self.run.dir) / gallery.name)
 
     def finish(self, summary: dict[str, Any]) -> None:
         if not self.run:

@@ -1,0 +1,488 @@
+"""Whole-graph compiled UNet and VAE decoder, made once and reused by every later process.
+
+torch.compile traces and compiles the model again in every new process (minutes with a cold cache, ~30 s from
+inductor's cache). Here each graph is compiled with torch's ahead-of-time `aot_compile` for one input signature,
+serialized, and stored (svd_batch.engine.artifacts): a later process loads it in seconds, without tracing.
+
+A missing artifact is built by a separate process (`python -m svd_batch.engine.compiled SPEC.json`) that remakes
+the module's structure from its config (weights do not matter to the compiled code) while this process renders its
+first videos eagerly; the run switches to the compiled graph at the next video once the artifact exists. With
+`compile_background=false` the first call waits for the build instead. The compiled functions take the module as
+their first argument, so the artifact reads this process's own weights.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionModel
+from diffusers.models.autoencoders.autoencoder_kl_temporal_decoder import TemporalDecoder
+from diffusers.models.unets.unet_spatio_temporal_condition import UNetSpatioTemporalConditionOutput
+
+from svd_batch.config import AttentionBackend, SvdBatchError
+from svd_batch.engine import step_cache
+from svd_batch.engine.artifacts import ArtifactStore, artifact_key, environment_fields
+from svd_batch.engine.hardware import FastPaths
+from svd_batch.engine.models import default_dtype
+from svd_batch.engine.unet_fast import install
+
+log = logging.getLogger(__name__)
+
+
+def unet_call(unet, sample, timestep, encoder_hidden_states, added_time_ids) -> torch.Tensor:
+    """One denoising call of the UNet (the class's forward: an installed dispatcher must not call itself)."""
+    return UNetSpatioTemporalConditionModel.forward(
+        unet, sample, timestep, encoder_hidden_states, added_time_ids, return_dict=False
+    )[0]
+
+
+def decoder_call(decoder, sample, image_only_indicator, num_frames) -> torch.Tensor:
+    return TemporalDecoder.forward(decoder, sample, image_only_indicator=image_only_indicator, num_frames=num_frames)
+
+
+# what can be compiled; each takes its module first and is found by name in the builder process
+FUNCTIONS: dict[str, tuple[str, Callable]] = {
+    "unet": ("unet", unet_call),
+    "unet_full_step": ("unet", step_cache.full_step),
+    "unet_shallow_step": ("unet", step_cache.shallow_step),
+    "vae_decoder": ("vae", decoder_call),
+}
+
+
+class CompileError(SvdBatchError):
+    pass
+
+
+def aot_compile_available() -> bool:
+    """torch 2.10-2.11 have ahead-of-time compile behind a flag; 2.12 on enable it by default."""
+    if hasattr(torch._dynamo.config, "enable_aot_compile"):
+        torch._dynamo.config.enable_aot_compile = True
+    return hasattr(torch.compile(lambda: None, fullgraph=True), "aot_compile")
+
+
+@dataclass(frozen=True)
+class CompileSettings:
+    """Everything about compiling that one run shares, and that the builder process needs too."""
+
+    store: Path  # the artifact store's root
+    inductor_cache: Path  # TORCHINDUCTOR_CACHE_DIR for builds
+    model: str  # model identity (svd_batch.batch.plan.model_identity)
+    device: str  # where the module runs: cuda, cuda:N, cpu
+    device_name: str  # GPU name (or "cpu"): the generated kernels are specific to it
+    dtype: str
+    fast_paths: FastPaths = field(default_factory=FastPaths)
+    backend: str = "inductor"
+    inductor: dict[str, Any] = field(default_factory=dict)
+    background: bool = True
+
+
+def signature_of(args: tuple) -> tuple:
+    """What a compiled graph is specialized to: shape, dtype and device of each tensor, and other values."""
+    return tuple(
+        ("tensor", tuple(a.shape), str(a.dtype).removeprefix("torch."), a.device.type)
+        if isinstance(a, torch.Tensor)
+        else ("value", repr(a))
+        for a in args
+    )
+
+
+def key_fields(settings: CompileSettings, function: str, module_config: dict, signature: tuple) -> dict[str, Any]:
+    fields = {
+        "model": settings.model,
+        "dtype": settings.dtype,
+        "fast_paths": settings.fast_paths.tag() if FUNCTIONS[function][0] == "unet" else "none",
+        "backend": settings.backend,
+        "inductor": json.dumps(settings.inductor, sort_keys=True),
+        "module_config": json.dumps(module_config, sort_keys=True, default=str),
+        "signature": json.dumps(signature),
+        **environment_fields(settings.device_name),
+    }
+    if signature and signature[0][0] == "tensor":
+        fields["shape"] = list(signature[0][1])  # the main input's shape, for lookups by shape (hardware=auto)
+    return fields
+
+
+def _config_of(module) -> dict:
+    """The constructor arguments (diffusers' private entries, like the folder it came from, are left out)."""
+    return {k: v for k, v in module.config.items() if not k.startswith("_")}
+
+
+class BuildQueue:
+    """Builder processes, at most `limit` at a time, one per key however many compilers want it (the benchmark's
+    profiles share one queue and several of them need the same VAE decoder)."""
+
+    def __init__(self, limit: int = 2):
+        self.limit = limit
+        self.builds: dict[str, Build] = {}
+
+    def submit(self, key: str, spec: dict[str, Any], store: ArtifactStore) -> Build:
+        build = self.builds.get(key)
+        if build is None or (build.done and build.process.returncode != 0):
+            build = self.builds[key] = Build(key, spec, store)
+        self.start_ready()
+        return build
+
+    def start_ready(self) -> None:
+        running = sum(b.running for b in self.builds.values())
+        for build in self.builds.values():
+            if running >= self.limit:
+                break
+            if build.process is None:
+                build.start(self.limit)
+                running += 1
+
+    def cancel(self, builds) -> None:
+        for build in builds:
+            if build.running:
+                build.process.terminate()
+            self.builds.pop(build.key, None)
+
+
+@dataclass(eq=False)
+class Build:
+    """One builder process: `python -m svd_batch.engine.compiled <key>.spec.json`."""
+
+    key: str
+    spec: dict[str, Any]
+    store: ArtifactStore
+    process: subprocess.Popen | None = None
+    started: float = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def done(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    def start(self, parallel: int) -> None:
+        self.store.root.mkdir(parents=True, exist_ok=True)
+        spec_path = self.store.root / f"{self.key}.spec.json"
+        spec_path.write_text(json.dumps(self.spec, indent=1))
+        env = dict(os.environ)
+        # parallel builds share the CPU cores between their kernel-compiling workers
+        env.setdefault("TORCHINDUCTOR_COMPILE_THREADS", str(max(1, (os.cpu_count() or 2) // parallel)))
+        with self.store.log_path(self.key).open("w") as log_file:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "svd_batch.engine.compiled", str(spec_path)],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # a Ctrl-C in the terminal reaches the run, which stops its builders
+            )
+        self.started = time.time()
+
+
+class Compiler:
+    """One run's compiled graphs: loads artifacts, starts builders for missing ones, and hands each installed call
+    its compiled function once it exists (`poll`, between videos). A graph that cannot be built or loaded ahead of
+    time is compiled in this process instead, as plain torch.compile would."""
+
+    def __init__(self, settings: CompileSettings, queue: BuildQueue | None = None):
+        self.settings = settings
+        self.store = ArtifactStore(settings.store)
+        self.queue = queue or BuildQueue()
+        self.waiting: dict[str, tuple[Build, list[tuple[CompiledCall, tuple]]]] = {}  # key -> build, its callers
+        self.loaded_keys: list[str] = []
+        self._jit: dict[str, Callable] = {}
+
+    # --- installing ---------------------------------------------------------------------------------------------
+
+    def call(self, function: str, module: torch.nn.Module, config_source: Any) -> CompiledCall:
+        return CompiledCall(self, function, module, _config_of(config_source))
+
+    def install_unet(self, unet: torch.nn.Module) -> None:
+        """`unet(...)` dispatches to the compiled graph for its input signature, or runs eagerly until it exists."""
+        call = self.call("unet", unet, unet)
+
+        def forward(self_, sample, timestep, encoder_hidden_states, added_time_ids, return_dict: bool = True):
+            out = call(sample, timestep, encoder_hidden_states, added_time_ids)
+            return (out,) if not return_dict else UNetSpatioTemporalConditionOutput(sample=out)
+
+        unet.forward = types.MethodType(forward, unet)
+
+    def install_vae_decoder(self, vae: torch.nn.Module) -> None:
+        call = self.call("vae_decoder", vae.decoder, vae)
+
+        def forward(self_, sample, image_only_indicator, num_frames: int = 1):
+            return call(sample, image_only_indicator, num_frames)
+
+        vae.decoder.forward = types.MethodType(forward, vae.decoder)
+
+    # --- finding or building artifacts ---------------------------------------------------------------------------
+
+    def request(self, call: CompiledCall, signature: tuple, args: tuple) -> Callable | None:
+        """The compiled function for this call and signature if its artifact exists (or, without background
+        builds, once built here); otherwise starts building it and returns None (the call runs eagerly)."""
+        key, fields = self.key(call, signature)
+        loaded = self.load(key)
+        if loaded is not None:
+            return loaded
+        if not self.settings.background:
+            return self.build_here(call, key, fields, args)
+        if key not in self.waiting:
+            spec = {
+                "key": key,
+                "function": call.function,
+                "fields": fields,
+                "module_config": call.module_config,
+                "signature": [list(s) for s in signature],
+                "settings": _settings_to_json(self.settings),
+            }
+            self.waiting[key] = (self.queue.submit(key, spec, self.store), [])
+            log.info(
+                "compiling %s for %s in the background; videos render eagerly until it is ready (log: %s)",
+                call.function,
+                _describe_signature(signature),
+                self.store.log_path(key),
+            )
+        self.waiting[key][1].append((call, signature))
+        return None
+
+    def key(self, call: CompiledCall, signature: tuple) -> tuple[str, dict[str, Any]]:
+        fields = key_fields(self.settings, call.function, call.module_config, signature)
+        return artifact_key(call.function, fields), fields
+
+    def load(self, key: str) -> Callable | None:
+        data = self.store.read(key)
+        if data is None:
+            return None
+        started = time.perf_counter()
+        try:
+            compiled = torch.compiler.load_compiled_function(io.BytesIO(data))
+        except Exception as exc:  # an artifact from another environment that the key did not capture
+            log.warning("compiled artifact %s does not load (%s): removing it, it will be built again", key, exc)
+            self.store.remove(key)
+            return None
+        log.info("loaded compiled %s in %.1f s", key, time.perf_counter() - started)
+        self.loaded_keys.append(key)
+        return compiled
+
+    def build_here(self, call: CompiledCall, key: str, fields: dict[str, Any], args: tuple) -> Callable:
+        with self.store.building(key):
+            loaded = self.load(key)  # another process may have built it while this one waited
+            if loaded is not None:
+                return loaded
+            log.info("compiling %s for %s (compile_background=false: this video waits)", call.function, key)
+            try:
+                compiled, meta = compile_function(call.function, call.module, args, self.settings)
+            except Exception as exc:
+                log.warning("compiling %s ahead of time failed (%s)", call.function, exc)
+                return self.jit(call.function)
+            self.store.write(key, serialize(compiled), {**meta, "function": call.function, **fields})
+        self.loaded_keys.append(key)
+        return compiled
+
+    def jit(self, function: str) -> Callable:
+        """Plain torch.compile of `function`, for graphs without an artifact: compiled again in every process."""
+        if function not in self._jit:
+            log.warning("compiling %s in this process instead (later runs will try the artifact again)", function)
+            options = dict(self.settings.inductor) if self.settings.backend == "inductor" else None
+            self._jit[function] = torch.compile(
+                FUNCTIONS[function][1], fullgraph=True, dynamic=False, backend=self.settings.backend, options=options
+            )
+        return self._jit[function]
+
+    # --- background builds ---------------------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        """Hands finished builds to their calls (called between videos, so no video mixes eager and compiled)."""
+        for key, (build, callers) in list(self.waiting.items()):
+            if not build.done:
+                continue
+            del self.waiting[key]
+            compiled = self.load(key)
+            if compiled is None:
+                log.warning(
+                    "building %s failed (exit %s). Last lines of %s:\n%s",
+                    key,
+                    build.process.returncode,
+                    self.store.log_path(key),
+                    _tail(self.store.log_path(key)),
+                )
+                compiled = self.jit(callers[0][0].function)
+            else:
+                log.info("compiled %s is ready (built in %.0f s)", callers[0][0].function, time.time() - build.started)
+            for call, signature in callers:
+                call.loaded[signature] = compiled
+        self.queue.start_ready()
+
+    def used_artifacts(self) -> list[dict[str, Any]]:
+        """Metadata of the artifacts this run loaded."""
+        return [meta for key in dict.fromkeys(self.loaded_keys) if (meta := self.store.meta(key))]
+
+    @property
+    def building(self) -> bool:
+        return bool(self.waiting)
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Waits for every build this run started; True when none is left."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while self.waiting:
+            self.poll()
+            if not self.waiting or (deadline is not None and time.monotonic() > deadline):
+                break
+            time.sleep(0.5)
+        return not self.waiting
+
+    def close(self, wait: bool = True) -> None:
+        """Lets running builds finish (the next run loads them), or stops them."""
+        if self.waiting and wait:
+            log.info("finishing %d compiled graph(s) for later runs...", len(self.waiting))
+            self.wait()
+        self.queue.cancel(build for build, _ in self.waiting.values())
+        self.waiting.clear()
+
+
+class CompiledCall:
+    """`function(module, *args)`, through the compiled graph of the args' signature once it is loaded."""
+
+    def __init__(self, compiler: Compiler, function: str, module: torch.nn.Module, module_config: dict):
+        self.compiler = compiler
+        self.function = function
+        self.eager = FUNCTIONS[function][1]
+        self.module = module
+        self.module_config = module_config
+        self.loaded: dict[tuple, Callable] = {}
+        self.requested: set[tuple] = set()
+
+    def __call__(self, *args):
+        signature = signature_of(args)
+        compiled = self.loaded.get(signature)
+        if compiled is None and signature not in self.requested:
+            self.requested.add(signature)
+            compiled = self.compiler.request(self, signature, args)
+            if compiled is not None:
+                self.loaded[signature] = compiled
+        if compiled is None:
+            return self.eager(self.module, *args)
+        return compiled(self.module, *args)
+
+
+def _describe_signature(signature: tuple) -> str:
+    first = signature[0]
+    return "x".join(map(str, first[1])) if first[0] == "tensor" else repr(first)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _settings_to_json(settings: CompileSettings) -> dict[str, Any]:
+    plain = asdict(settings)
+    plain["store"], plain["inductor_cache"] = str(settings.store), str(settings.inductor_cache)
+    plain["fast_paths"] = {
+        k: (v.value if isinstance(v, AttentionBackend) else v) for k, v in plain["fast_paths"].items()
+    }
+    return plain
+
+
+def _settings_from_json(plain: dict[str, Any]) -> CompileSettings:
+    paths = plain["fast_paths"]
+    fast = FastPaths(
+        single_token_cross_attention=paths["single_token_cross_attention"],
+        temporal_attention=AttentionBackend(paths["temporal_attention"]),
+        spatial_attention=AttentionBackend(paths["spatial_attention"]),
+        fused_geglu=paths["fused_geglu"],
+    )
+    return CompileSettings(
+        **{**plain, "store": Path(plain["store"]), "inductor_cache": Path(plain["inductor_cache"]), "fast_paths": fast}
+    )
+
+
+# --- compiling (here or in the builder process) ------------------------------------------------------------------
+
+
+def compile_function(function: str, module: torch.nn.Module, args: tuple, settings: CompileSettings):
+    """aot_compile `function(module, *args)` as one graph; returns it and the build's metadata."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(settings.inductor_cache))
+    if not aot_compile_available():
+        raise CompileError(f"torch {torch.__version__} cannot compile ahead of time")
+    options = None
+    if settings.backend == "inductor":
+        options = {**settings.inductor}
+    # keep only the input tensors' guards: parameters are read from the module passed at call time, and the caller
+    # dispatches by signature; the other guards (module identity, globals) cannot be serialized
+    options = {**(options or {}), "guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe}
+    started = time.perf_counter()
+    compiled_fn = torch.compile(
+        FUNCTIONS[function][1], fullgraph=True, dynamic=False, backend=settings.backend, options=options
+    )
+    with torch.no_grad():
+        compiled = compiled_fn.aot_compile(((module, *args), {}))
+    return compiled, {"build_s": round(time.perf_counter() - started, 1), "created": time.strftime("%FT%T%z")}
+
+
+def serialize(compiled) -> bytes:
+    return type(compiled).serialize(compiled).serialized_data
+
+
+def remake_module(kind: str, config: dict, settings: CompileSettings) -> torch.nn.Module:
+    """The module's structure from its config, weights left uninitialised (compiled code does not depend on them),
+    on the device and in the dtype the run uses, with the same fast paths installed."""
+    model_class = UNetSpatioTemporalConditionModel if kind == "unet" else AutoencoderKLTemporalDecoder
+    with torch.device("meta"), default_dtype(getattr(torch, settings.dtype)):
+        model = model_class.from_config(config)
+    model = model.to_empty(device=settings.device).eval()
+    if kind == "unet":
+        install(model, settings.fast_paths)
+        return model
+    return model.decoder
+
+
+def example_args(signature: list, device: str) -> tuple:
+    args = []
+    for entry in signature:
+        if entry[0] == "tensor":
+            _, shape, dtype, _ = entry
+            args.append(torch.randn(shape, dtype=getattr(torch, dtype), device=device))
+        else:
+            import ast
+
+            args.append(ast.literal_eval(entry[1]))
+    return tuple(args)
+
+
+def build_from_spec(spec_path: Path) -> int:
+    """The builder process: compiles one artifact described by a spec file and stores it."""
+    spec = json.loads(spec_path.read_text())
+    settings = _settings_from_json(spec["settings"])
+    store = ArtifactStore(settings.store)
+    key, function = spec["key"], spec["function"]
+    with store.building(key):
+        if store.read(key) is not None:
+            print(f"{key}: already built by another process")
+            return 0
+        kind = FUNCTIONS[function][0]
+        module = remake_module(kind, spec["module_config"], settings)
+        args = example_args(spec["signature"], settings.device)
+        print(f"{key}: compiling {function} for {spec['fields'].get('shape')}", flush=True)
+        compiled, meta = compile_function(function, module, args, settings)
+        started = time.perf_counter()
+        with torch.no_grad():  # inductor tunes each kernel's launch on its first run and caches the choice on disk:
+            compiled(module, *args)  # done here, the run that loads this artifact starts at full speed
+        meta["tune_s"] = round(time.perf_counter() - started, 1)
+        meta = store.write(key, serialize(compiled), {**meta, "function": function, **spec["fields"]})
+        print(f"{key}: stored {meta['size'] / 2**20:.1f} MiB after {meta['build_s']} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    sys.exit(build_from_spec(Path(sys.argv[1])))

@@ -1,0 +1,201 @@
+"""Compiled artifacts on the CPU: keys, integrity, reuse by a later process, background builds, concurrent builders.
+
+The `aot_eager` backend stands in for inductor (same ahead-of-time trace and serialization, no code generation), so
+these run in seconds on a CPU; the GPU benchmark exercises inductor."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from svd_batch.engine import artifacts, compiled
+from svd_batch.engine.artifacts import ArtifactStore, artifact_key
+from svd_batch.engine.compiled import Compiler, CompileSettings
+from svd_batch.engine.hardware import FastPaths
+from svd_batch.engine.models import build_tiny_pipeline
+from svd_batch.engine.unet_fast import install
+from tests.conftest import REPO, tiny_denoise, tiny_unet_inputs
+
+FAST = FastPaths(single_token_cross_attention=True)
+
+
+def make_settings(root: Path) -> CompileSettings:
+    return CompileSettings(
+        store=root / "artifacts", inductor_cache=root / "inductor", model="tiny:tiny:::float32", device="cpu",
+        device_name="cpu", dtype="float32", fast_paths=FAST, backend="aot_eager", background=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> CompileSettings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def built(compiled_tiny):
+    """An artifact of the tiny UNet that a first run built (shared with the bench test: compiling takes ~20 s)."""
+    return compiled_tiny
+
+
+def tiny_unet():
+    unet = build_tiny_pipeline().unet.eval()
+    install(unet, FAST)
+    return unet
+
+
+inputs = tiny_unet_inputs
+denoise = tiny_denoise
+
+
+def no_compiling(*_, **__):
+    pytest.fail("compiled again although the artifact exists")
+
+
+# --- keys and the store ---------------------------------------------------------------------------------------------
+
+
+def test_every_field_of_the_key_matters(settings, monkeypatch):
+    call = compiled.CompiledCall(Compiler(settings), "unet", torch.nn.Module(), {"in_channels": 8})
+    signature = compiled.signature_of(inputs())
+
+    def key(settings=settings, signature=signature, config=None):
+        return artifact_key("unet", compiled.key_fields(settings, "unet", config or call.module_config, signature))
+
+    base = key()
+    assert key() == base  # stable
+    changed = [
+        key(settings=dataclasses.replace(settings, dtype="float16")),
+        key(settings=dataclasses.replace(settings, model="svd_xt:random")),
+        key(settings=dataclasses.replace(settings, device_name="NVIDIA H100 80GB HBM3")),
+        key(settings=dataclasses.replace(settings, fast_paths=FastPaths())),
+        key(settings=dataclasses.replace(settings, inductor={"coordinate_descent_tuning": True})),
+        key(signature=compiled.signature_of(inputs(width=24))),
+        key(config={"in_channels": 4}),
+    ]
+    monkeypatch.setattr(artifacts, "package_version", lambda name: "9.9" if name == "torch" else "1.0")
+    changed.append(key())
+    monkeypatch.undo()
+    monkeypatch.setattr(artifacts, "engine_code_hash", lambda: "edited")
+    changed.append(key())
+    assert len({base, *changed}) == len(changed) + 1
+
+
+def test_store_refuses_partial_and_corrupt_artifacts(tmp_path):
+    store = ArtifactStore(tmp_path)
+    meta = store.write("unet-abc", b"compiled bytes", {"function": "unet", "model": "m"})
+    assert store.read("unet-abc") == b"compiled bytes" and meta["size"] == 14
+    assert store.find("unet", {"model": "m"}) and not store.find("unet", {"model": "other"})
+
+    (store.folder("unet-abc") / "artifact.bin").write_bytes(b"compiled bytez")  # same size, other content
+    assert store.read("unet-abc") is None and not store.folder("unet-abc").exists()  # removed, to be rebuilt
+
+    store.write("unet-def", b"x", {"function": "unet"})
+    (store.folder("unet-def") / "meta.json").unlink()  # a build killed before its metadata was written
+    assert store.read("unet-def") is None and store.meta("unet-def") is None
+    (store.folder("unet-def") / "meta.json").write_text(json.dumps({"key": "unet-other"}))
+    assert store.read("unet-def") is None  # metadata of another artifact
+
+
+# --- build, reuse, rebuild ------------------------------------------------------------------------------------------
+
+
+def test_artifact_is_built_once_then_loaded_and_reads_the_callers_weights(built, monkeypatch):
+    settings, meta, expected = built
+    assert meta["build_s"] > 0 and meta["fast_paths"] == "xattn1" and meta["model"] == "tiny:tiny:::float32"
+    # a later process: a new model object and compiler; the artifact loads, nothing is traced or compiled again
+    monkeypatch.setattr(compiled, "compile_function", no_compiling)
+    later_unet = tiny_unet()
+    assert torch.allclose(denoise(later_unet), expected)
+    with torch.no_grad():
+        later_unet.conv_out.weight.mul_(2)  # its own weights: the artifact reads them at call time
+    reference = denoise(later_unet)
+    later = Compiler(settings)
+    later.install_unet(later_unet)
+    assert torch.allclose(denoise(later_unet), reference, atol=1e-6) and not torch.allclose(reference, expected)
+    assert later.loaded_keys == [meta["key"]]
+
+
+def test_a_changed_key_is_not_served_by_an_existing_artifact(built):
+    settings, meta, _ = built
+    other = Compiler(dataclasses.replace(settings, fast_paths=FastPaths()))
+    call = other.call("unet", torch.nn.Module(), tiny_unet())
+    key, fields = other.key(call, compiled.signature_of(inputs()))
+    assert key != meta["key"] and fields["fast_paths"] == "none" and other.load(key) is None
+
+
+def test_a_corrupt_artifact_is_rebuilt_not_loaded(built, tmp_path, monkeypatch):
+    settings, meta, expected = built
+    good = Compiler(settings).load(meta["key"])
+    settings = dataclasses.replace(settings, store=tmp_path / "artifacts")
+    shutil.copytree(built[0].store, settings.store)
+    path = settings.store / meta["key"] / "artifact.bin"
+    path.write_bytes(path.read_bytes()[: meta["size"] // 2])  # e.g. a copy cut short
+    builds = []
+    # the rebuild is a real store write; the trace it would repeat is the good artifact's (saves a compile here)
+    monkeypatch.setattr(compiled, "compile_function", lambda *a: builds.append(a[0]) or (good, {"build_s": 1.0}))
+    unet = tiny_unet()
+    Compiler(settings).install_unet(unet)
+    assert torch.allclose(denoise(unet), expected, atol=1e-6)
+    assert builds == ["unet"] and ArtifactStore(settings.store).read(meta["key"]) is not None
+
+
+def test_a_graph_that_cannot_be_compiled_ahead_of_time_is_compiled_in_process(settings, monkeypatch, caplog):
+    def unserializable(*_):
+        raise RuntimeError("cannot serialize this graph")
+
+    jitted = []
+
+    def fake_torch_compile(function, **options):  # torch.compile's own work is torch's to test
+        jitted.append((function, options["fullgraph"], options["dynamic"]))
+        return function
+
+    monkeypatch.setattr(compiled, "compile_function", unserializable)
+    monkeypatch.setattr(compiled.torch, "compile", fake_torch_compile)
+    unet = tiny_unet()
+    expected = denoise(unet)
+    compiler = Compiler(settings)
+    compiler.install_unet(unet)
+    assert torch.allclose(denoise(unet), expected, atol=1e-6)
+    assert "compiling unet ahead of time failed (cannot serialize this graph)" in caplog.text
+    assert "compiling unet in this process instead" in caplog.text
+    assert jitted == [(compiled.unet_call, True, False)]  # one whole graph, static shapes
+
+
+# --- background builds ----------------------------------------------------------------------------------------------
+
+
+def test_background_build_renders_eagerly_until_ready_and_concurrent_builders_build_once(settings):
+    """The builder is a real `python -m svd_batch.engine.compiled` process; a second builder of the same key (another
+    run sharing the cache) waits for the first and finds the artifact built."""
+    settings = dataclasses.replace(settings, background=True)
+    unet = tiny_unet()
+    expected = denoise(unet)
+    compiler = Compiler(settings)
+    compiler.install_unet(unet)
+    assert torch.allclose(denoise(unet), expected, atol=1e-6)  # eager while the builder works
+    [(build, callers)] = compiler.waiting.values()
+    spec = settings.store / f"{build.key}.spec.json"
+    second = subprocess.run(
+        [sys.executable, "-m", "svd_batch.engine.compiled", str(spec)], cwd=REPO, capture_output=True, text=True
+    )
+    assert compiler.wait(timeout_s=240)
+    assert second.returncode == 0, second.stderr[-2000:]
+    logs = build.store.log_path(build.key).read_text() + second.stdout
+    assert logs.count("compiling unet") == 1 and "already built by another process" in logs
+    [(call, signature)] = callers
+    assert signature in call.loaded  # handed over: the next video runs the compiled graph
+    assert torch.allclose(denoise(unet), expected, atol=1e-6)
+
+
+def test_ahead_of_time_compile_is_switched_on_where_torch_has_it_behind_a_flag(monkeypatch):
+    """torch 2.11 (the GPU machine's) keeps `aot_compile` behind torch._dynamo.config.enable_aot_compile."""
+    monkeypatch.setattr(torch._dynamo.config, "enable_aot_compile", False, raising=False)
+    assert compiled.aot_compile_available()
+    assert torch._dynamo.config.enable_aot_compile

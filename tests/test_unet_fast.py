@@ -1,0 +1,120 @@
+"""The UNet's exact fast paths on the tiny model: same output as diffusers, each lever really taken, removable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from diffusers.models.attention_processor import AttnProcessor2_0
+
+from svd_batch.config import AttentionBackend
+from svd_batch.engine import unet_fast
+from svd_batch.engine.hardware import FastPaths
+from svd_batch.engine.kernels import geglu, geglu_reference
+from svd_batch.engine.models import build_tiny_pipeline
+from tests.conftest import REPO
+
+ALL = FastPaths(single_token_cross_attention=True, fused_geglu=True)
+
+
+@pytest.fixture
+def unet():
+    return build_tiny_pipeline().unet.eval()
+
+
+def unet_inputs(batch: int = 2):
+    generator = torch.Generator().manual_seed(1)
+    sample = torch.randn(batch, 6, 8, 16, 16, generator=generator)
+    context = torch.randn(batch, 1, 32, generator=generator)  # SVD's single CLIP image token
+    return sample, torch.tensor(0.7), context, torch.tensor([[6.0, 127.0, 0.02]] * batch)
+
+
+@torch.no_grad()
+def denoise(unet) -> torch.Tensor:
+    sample, t, context, time_ids = unet_inputs()
+    return unet(sample, t, encoder_hidden_states=context, added_time_ids=time_ids, return_dict=False)[0]
+
+
+def test_fast_paths_compute_what_diffusers_computes_and_come_off_again(unet):
+    expected = denoise(unet)
+    unet_fast.install(unet, ALL)
+    assert {type(p).__name__ for p in unet.attn_processors.values()} == {"SVDAttnProcessor"}
+    fast = denoise(unet)
+    assert torch.allclose(fast, expected, atol=1e-5, rtol=1e-5)
+    unet_fast.uninstall(unet)
+    assert all(isinstance(p, AttnProcessor2_0) for p in unet.attn_processors.values())
+    assert torch.equal(denoise(unet), expected)
+
+
+def test_single_token_cross_attention_skips_the_query_projection_and_attention(unet, monkeypatch):
+    cross = [m for name, m in unet.named_modules() if name.endswith("attn2")]
+    queries = []
+    for layer in cross:
+        layer.to_q.register_forward_hook(lambda *_: queries.append(1))
+    denoise(unet)
+    assert len(queries) == len(cross)  # diffusers projects every query, for one key
+    queries.clear()
+    attended, attention = [], unet_fast.attention
+    monkeypatch.setattr(
+        unet_fast, "attention", lambda q, k, v, backend: attended.append(k.shape) or attention(q, k, v, backend)
+    )
+    unet_fast.install(unet, FastPaths(single_token_cross_attention=True))
+    denoise(unet)
+    assert queries == []
+    assert all(shape[-2] > 1 for shape in attended) and len(attended) == len(cross)  # self-attention only (1 per attn1)
+    # a context of several tokens is real attention: the shortcut does not apply
+    processor = unet_fast.SVDAttnProcessor(None, single_token_shortcut=True)
+    layer, hidden = cross[0], torch.randn(2, 5, cross[0].to_q.in_features)
+    context = torch.randn(2, 3, cross[0].to_k.in_features)
+    assert torch.allclose(processor(layer, hidden, context), AttnProcessor2_0()(layer, hidden, context), atol=1e-6)
+
+
+def test_fused_geglu_replaces_each_feed_forward_projection(unet, monkeypatch):
+    calls = []
+    monkeypatch.setattr(unet_fast, "geglu", lambda x, w, b: calls.append(x.shape) or geglu(x, w, b))
+    expected = denoise(unet)
+    unet_fast.install(unet, FastPaths(fused_geglu=True))
+    assert torch.allclose(denoise(unet), expected, atol=1e-6)
+    feed_forwards = sum(type(m).__name__ == "GEGLU" for m in unet.modules())
+    assert len(calls) == feed_forwards > 0
+
+
+def test_an_attention_backend_that_does_not_run_here_falls_back_with_a_warning(unet, caplog):
+    assert not unet_fast.backend_works(AttentionBackend.efficient, torch.device("cpu"), torch.float32, 64)
+    unet_fast.install(unet, FastPaths(temporal_attention=AttentionBackend.efficient))
+    assert "the efficient backend does not run here" in caplog.text
+    assert all(isinstance(p, AttnProcessor2_0) for p in unet.attn_processors.values())  # nothing left to change
+
+
+def test_geglu_op_traces_as_one_call():
+    """torch.compile keeps the custom op as one node (its fake implementation gives the output shape)."""
+    x, weight, bias = torch.randn(3, 7, 16), torch.randn(48, 16), torch.randn(48)
+    compiled = torch.compile(geglu, backend="eager", fullgraph=True)
+    assert torch.allclose(compiled(x, weight, bias), geglu_reference(x, weight, bias))
+    assert compiled(x, weight, bias).shape == (3, 7, 24)
+
+
+def test_triton_geglu_kernel_matches_diffusers_geglu_in_the_interpreter():
+    """The GPU kernel's arithmetic, run by Triton's CPU interpreter: ragged sizes exercise every mask."""
+    pytest.importorskip("triton")
+    code = (
+        "import torch\n"
+        "from svd_batch.engine.kernels import geglu_reference, geglu_triton\n"
+        "torch.manual_seed(0)\n"
+        "for m, k, n, bias in [(200, 64, 96, True), (130, 40, 64, False)]:\n"
+        "    x, w = torch.randn(m, k), torch.randn(2 * n, k) / 8\n"
+        "    b = torch.randn(2 * n) if bias else None\n"
+        "    out = geglu_triton(x, w, b, tile=(32, 32, 16, 4, 1))\n"
+        "    assert out.shape == (m, n), out.shape\n"
+        "    err = (out - geglu_reference(x, w, b)).abs().max().item()\n"
+        "    assert err < 1e-4, err\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
