@@ -2,7 +2,7 @@
 
 python run.py                                   # bundled samples, tiny model, offline W&B
 python run.py model=svd_xt manifest=my.csv      # the real SVD-XT on a GPU
-python run.py -m sample.motion_bucket_id=64,127,180
+python run.py -m sample.motion_bucket_id=64,127,180   # a multirun: one result set in the sweep's folder
 """
 
 import logging
@@ -21,17 +21,23 @@ log = logging.getLogger("svd_batch")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> dict | None:
     hydra_cfg = HydraConfig.get()
-    # one W&B group per multirun sweep, one run per sweep job
-    group = Path(hydra_cfg.sweep.dir).name if hydra_cfg.mode == RunMode.MULTIRUN else None
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    group = Path(hydra_cfg.sweep.dir).name if multirun else None  # one W&B group per multirun sweep
+    own_folder = cfg.output_dir is None and not multirun
+    if cfg.output_dir is None:  # a multirun's jobs share one result set: the sweep's folder
+        cfg.output_dir = hydra_cfg.sweep.dir if multirun else hydra_cfg.runtime.output_dir
     try:
-        if cfg.shard.count > 1 and cfg.output_dir == hydra_cfg.runtime.output_dir:
+        if cfg.shard.count > 1 and own_folder:
             raise ConfigError("shards must write to one folder to be merged: set output_dir=PATH explicitly")
-        run(load_config(cfg), group=group)
+        result = run(load_config(cfg), group=group)
     except SvdBatchError as exc:
+        if multirun:
+            raise  # the launcher hands it back to the sweeper, which lists it beside its job
         log.error("%s", exc)
         sys.exit(2)
+    return {**result.summary, "output_dir": str(result.output_dir) if result.output_dir else None}
 
 
 if __name__ == "__main__":

@@ -208,7 +208,8 @@ def request_graphs(pipe, config: Config, hardware: Hardware, compiler: Compiler,
     """Renders a two-step version of `job` (one full and one cached step for step caching), which asks for every
     compiled graph the profile's videos need; they build in the background while other profiles run."""
     quick = dataclasses.replace(job, params=dataclasses.replace(job.params, num_inference_steps=2))
-    with OutputFolder(out / folder_name(f"request-{config.hardware.name}-{hardware.fast_paths.tag()}")) as folder:
+    request = folder_name(f"request-{config.hardware.name}-{hardware.fast_paths.tag()}")
+    with OutputFolder(out / request, "bench") as folder:
         record, frames = BatchRunner(config, hardware, pipe, folder, compiler=compiler).generate(quick)
     if frames is None:
         raise SvdBatchError(f"rendering a two-step video failed: {record.error}")
@@ -220,7 +221,7 @@ def run_profile(
 ) -> tuple[Result, np.ndarray | None]:
     kind = f"svd-batch, approximate ({hardware.approximation})" if hardware.approximation else "svd-batch"
     result = Result(name=name, kind=kind, decode_chunk_size=jobs[0].params.decode_chunk_size)
-    with OutputFolder(out / folder_name(name)) as folder:
+    with OutputFolder(out / folder_name(name), "bench") as folder:
         runner = _CapturingRunner(config, hardware, pipe, folder, compiler=compiler)
         started = time.perf_counter()
         warm = runner.run_jobs(jobs[:warmup], progress=False)
@@ -513,6 +514,8 @@ def markdown_table(report: dict[str, Any]) -> str:
             if meta.get("compute_floor_s")
             else ""
         ),
+        "s/video: a seed recipe's median video; svd-batch's batch wall time per video (each export overlaps the next "
+        "video). spread: the timed videos' own times, encode to export.",
         "",
         "| configuration | kind | decode chunk | s/video | spread | encode | denoise | decode | export | peak VRAM GiB "
         "| warm-up s | compile s "

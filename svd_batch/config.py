@@ -142,6 +142,8 @@ class SampleParams:
 
 
 SAMPLE_PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SampleParams))
+# what a comparison grid can tile: the parameters, and what a multirun sweeps besides them (the model, the profile)
+REPORT_AXES: tuple[str, ...] = (*SAMPLE_PARAM_NAMES, "model", "hardware")
 SAMPLE_PARAM_TYPES: dict[str, type] = {
     "num_frames": int,
     "num_inference_steps": int,
@@ -196,10 +198,19 @@ class ExportConfig:
 
 
 @dataclass
+class WorkersConfig:
+    """Any number of workers (terminals, machines, array tasks, multirun jobs) may share one output folder; each
+    claims a job before rendering it (svd_batch/batch/claims.py)."""
+
+    # a worker's claims count as abandoned when its heartbeat is older than this; it renews every quarter of it
+    lease_s: float = 180.0
+
+
+@dataclass
 class ReportConfig:
     grids: bool = True  # comparison grid videos per image (output_dir/grids/)
     gallery: bool = True  # output_dir/index.html
-    rows: str | None = None  # parameter along the grid's rows; None: the swept parameter with the most values
+    rows: str | None = None  # grid rows: a parameter, `model` or `hardware`; None: the swept one with most values
     cols: str | None = None  # along the columns; None: the next swept one
     max_tile_width: int = 256  # tiles are scaled down to this width
 
@@ -234,8 +245,10 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)
+    workers: WorkersConfig = field(default_factory=WorkersConfig)
     manifest: str | None = None  # CSV of images; None runs the sample images bundled with svd-batch
-    output_dir: str = MISSING
+    # None: a run's own folder (outputs/DATE/TIME), or in a multirun the sweep's folder, shared by all its jobs
+    output_dir: str | None = None
     image_fit: FitPolicy = FitPolicy.crop
     image_timeout_s: float = 20.0  # for http(s) images
     cache_dir: str = "~/.cache/svd-batch"
@@ -322,8 +335,8 @@ def load_config(cfg: DictConfig) -> Config:
         problems.append("model.path is empty: set it to a hub id or a local diffusers folder (model.path=DIR)")
     for axis in ("rows", "cols"):
         name = getattr(config.report, axis)
-        if name is not None and name not in SAMPLE_PARAM_NAMES:
-            problems.append(f"report.{axis}={name!r} is not a parameter; use one of {', '.join(SAMPLE_PARAM_NAMES)}")
+        if name is not None and name not in REPORT_AXES:
+            problems.append(f"report.{axis}={name!r} is not a parameter; use one of {', '.join(REPORT_AXES)}")
     if not 0 <= config.shard.index < config.shard.count:
         problems.append(f"shard.index must be in 0..shard.count-1, got {config.shard.index} of {config.shard.count}")
     if config.hardware.step_cache_interval < 1:
@@ -334,6 +347,8 @@ def load_config(cfg: DictConfig) -> Config:
         problems.append(
             "hardware.step_cache_guidance needs hardware.step_cache_interval >= 2 (it changes the cached steps)"
         )
+    if config.workers.lease_s <= 0:
+        problems.append(f"workers.lease_s must be positive, got {config.workers.lease_s}")
     if config.image_timeout_s <= 0:
         problems.append(f"image_timeout_s must be positive, got {config.image_timeout_s}")
     if problems:

@@ -1,5 +1,6 @@
-"""python -m svd_batch.report output_dir=DIR [report.rows=P report.cols=Q]: remake an output folder's comparison
-grids and gallery from its index, without a GPU."""
+"""python -m svd_batch.report output_dir=DIR [report.rows=P report.cols=Q]: rebuild an output folder's index from
+its workers' journals, then its comparison grids and gallery, without a GPU (also while workers still run: the
+result covers what is journalled so far)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from svd_batch.batch.records import OutputFolder
 from svd_batch.config import ExportConfig, ReportConfig
 from svd_batch.results.report import make_report
 
@@ -27,7 +29,13 @@ ConfigStore.instance().store(name="report_app", node=ReportAppConfig)
 @hydra.main(version_base="1.3", config_path=None, config_name="report_app")
 def main(cfg: DictConfig) -> None:
     config: ReportAppConfig = OmegaConf.to_object(cfg)
-    result = make_report(Path(config.output_dir).expanduser(), config.report, config.export)
+    folder = OutputFolder(Path(config.output_dir).expanduser())  # read-only: no journal of its own
+    if not folder.journals.is_dir() and not any(folder.root.glob("journal*.jsonl")):
+        raise SystemExit(f"{folder.root} has no journals: point output_dir at a folder svd-batch has written")
+    with folder.report_lock():
+        index = folder.write_index()
+        result = make_report(folder.root, config.report, config.export)
+    print(f"index: {folder.index_path} ({len(index)} jobs)")
     for grid in result["grids"]:
         print(f"grid: {grid}")
     if result["gallery"]:

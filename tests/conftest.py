@@ -38,10 +38,12 @@ def compose_cfg(cache_dir: Path):
 
 @pytest.fixture
 def make_config(compose_cfg, tmp_path: Path) -> Callable[..., Config]:
-    """A typed Config for an in-process run into tmp_path/out, W&B off unless overridden."""
+    """A typed Config for an in-process run into tmp_path/out, W&B off and 2 steps unless overridden."""
 
     def _make(*overrides: str) -> Config:
-        return load_config(compose_cfg(f"output_dir={tmp_path / 'out'}", "tracking.mode=disabled", *overrides))
+        # 2 denoising steps unless a test says otherwise: every code path, a quarter of the tiny model's work
+        defaults = (f"output_dir={tmp_path / 'out'}", "tracking.mode=disabled", "sample.num_inference_steps=2")
+        return load_config(compose_cfg(*defaults, *overrides))
 
     return _make
 

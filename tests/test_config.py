@@ -215,3 +215,23 @@ def test_plan_facts_find_cached_graphs_for_the_planned_shape(compose_cfg, cache_
     assert plan_facts(config, rows, {"seed": [0, 1]}, H100).compiled_cached
     other_size = plan_facts(config, rows, {"seed": [0], "height": [512]}, H100)  # another shape: not cached
     assert not other_size.compiled_cached
+
+
+def test_multirun_values_that_change_the_pixels_change_the_job_ids(compose_cfg, monkeypatch):
+    """A multirun over hardware or model shares one folder: its jobs must not stand in for each other on resume,
+    except where only the speed differs (exact profiles at one precision)."""
+    from svd_batch.batch import runner
+
+    monkeypatch.setattr(runner, "detect_gpu", lambda device: H100)
+
+    def job_ids(*overrides: str) -> set[str]:
+        cfg = compose_cfg("output_dir=/tmp/x", "model.init=random", "sweep=none", *overrides)
+        return {job.job_id for job in runner.make_plan(load_config(cfg)).jobs}
+
+    exact = job_ids("model=svd_xt", "hardware=h100")
+    assert job_ids("model=svd_xt", "hardware=h100_fast").isdisjoint(exact)  # approximate: other pixels
+    assert job_ids("model=svd_xt", "hardware=h100_fast", "hardware.step_cache_interval=3").isdisjoint(
+        job_ids("model=svd_xt", "hardware=h100_fast")
+    )
+    assert job_ids("model=svd", "hardware=h100").isdisjoint(exact)
+    assert job_ids("model=svd_xt", "hardware=resident") == exact  # the same video, only faster or slower

@@ -1,6 +1,6 @@
-"""Several processes on one plan (`accelerate launch --num_processes N run.py ...` or torchrun): each process takes
-a balanced share of the pending jobs, runs them on its own GPU and journals them in its own file; process 0 merges
-the index once all are done. A process that dies leaves its unfinished jobs to the next run (resume)."""
+"""Several processes on one plan (`accelerate launch --num_processes N run.py ...`, torchrun, or `shard.*` array
+tasks): each is a worker that starts with its own balanced share of the plan and then helps with the others' (which
+worker renders a job is settled by per-job claims, svd_batch.batch.claims); each uses its own GPU."""
 
 from __future__ import annotations
 
@@ -86,3 +86,12 @@ def shard_jobs(jobs: list[Job], shard: Shard) -> list[Job]:
         owner[job.job_id] = target
         loads[target] += job_cost(job)
     return [job for job in jobs if owner[job.job_id] == shard.index]
+
+
+def preferred_order(jobs: list[Job], shard: Shard) -> list[Job]:
+    """This shard's share first, then the others' jobs, which it takes when their own worker is slower or gone."""
+    if shard.count == 1:
+        return jobs
+    mine = shard_jobs(jobs, shard)
+    own = {job.job_id for job in mine}
+    return mine + [job for job in jobs if job.job_id not in own]

@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,14 +76,16 @@ def plan_jobs(
     grid_axes: dict[str, list[Any]],
     model: str,
     default_decode_chunk_size: int,
+    fingerprint: Callable[[str], str] = image_fingerprint,
 ) -> list[Job]:
-    """One job per (row, grid point), identical jobs once."""
+    """One job per (row, grid point), identical jobs once. `fingerprint` gives an image's content hash (a cached
+    one: svd_batch.batch.fingerprints)."""
     jobs: dict[str, Job] = {}
     problems: list[str] = []
     fingerprints: dict[str, str] = {}  # an image is read once, however many grid points it has
     for row, params in row_params(rows, sample, grid_axes):
         if row.image not in fingerprints:
-            fingerprints[row.image] = image_fingerprint(row.image)
+            fingerprints[row.image] = fingerprint(row.image)
         if params.decode_chunk_size is None:
             params = dataclasses.replace(params, decode_chunk_size=default_decode_chunk_size)
         for problem in check_sample_params(params):

@@ -1,16 +1,23 @@
-"""The output folder's bookkeeping: one JobRecord per finished job, appended to a journal (JSON lines, flushed and
-fsynced), and `index.csv` rebuilt from the journal. A torn last line is ignored, so a crash never corrupts what
-was already recorded; the newest record of a job wins. One process at a time writes a folder (an flock), and it
-clears the temporary files a killed run left behind."""
+"""The output folder's bookkeeping: one JobRecord per finished job, appended to the journal of the worker that
+rendered it (`journals/<worker_id>.jsonl`, flushed and fsynced; several hosts appending to one file over NFS can
+corrupt it), and `index.csv` rebuilt from every journal. Each line carries a CRC-32 of its record, so a torn or
+corrupt line is dropped, never half-read; the newest record of a job wins. Any number of workers may share a folder
+(which of them renders a job is settled by svd_batch.batch.claims); a run clears the temporary files that dead
+writers left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import fcntl
 import json
 import os
 import shutil
+import socket
+import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,10 +26,11 @@ from typing import Any
 import pandas as pd
 
 from svd_batch.config import SAMPLE_PARAM_NAMES, SvdBatchError
-from svd_batch.results.export import PARTIAL_PREFIX
+from svd_batch.results.export import PARTIAL_PREFIX, partial_name, partial_writer
 
-JOURNAL_NAME = "journal.jsonl"
+JOURNALS_DIR = "journals"
 INDEX_NAME = "index.csv"
+REPORT_LOCK = ".report.lock"
 TIME_COLUMNS = (
     "time_load_image_s",
     "time_encode_s",
@@ -45,10 +53,10 @@ INDEX_COLUMNS = (
     *TIME_COLUMNS,
     "peak_vram_gib",
     "fallback",
+    "worker",
     "finished_at",
 )
-TEXT_COLUMNS = ("id", "image", "output", "poster", "error", "fallback")
-LOCK_NAME = ".svd-batch.lock"
+TEXT_COLUMNS = ("id", "image", "output", "poster", "error", "fallback", "worker")
 
 
 class OutputError(SvdBatchError):
@@ -56,7 +64,7 @@ class OutputError(SvdBatchError):
 
 
 def utc_timestamp() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")  # orders runs a second apart too
 
 
 @dataclass
@@ -74,6 +82,7 @@ class JobRecord:
     times: dict[str, float] = field(default_factory=dict)  # TIME_COLUMNS -> seconds
     peak_vram_gib: float | None = None
     fallback: str = ""  # what an out-of-memory retry changed, e.g. "decode_chunk_size 8 -> 4"
+    worker: str = ""  # the worker that rendered it (svd_batch.batch.claims.WorkerInfo.worker_id)
     finished_at: str = field(default_factory=utc_timestamp)  # set again when the job is journalled
 
     @property
@@ -96,6 +105,7 @@ class JobRecord:
             **{c: _rounded(self.times.get(c)) for c in TIME_COLUMNS},
             "peak_vram_gib": _rounded(self.peak_vram_gib),
             "fallback": self.fallback,
+            "worker": self.worker,
             "finished_at": self.finished_at,
         }
         return {c: _spreadsheet_safe(row[c]) if c in TEXT_COLUMNS else row.get(c) for c in INDEX_COLUMNS}
@@ -122,62 +132,113 @@ def _without_superseded_failures(records) -> list[JobRecord]:
     return [r for r in records if r.ok or succeeded.get(key(r), "") < r.finished_at]
 
 
-def _writer_alive(partial: Path) -> bool:
-    """Temporary names carry their writer's pid: `.partial-<pid>-<name>`."""
+def journal_line(record: JobRecord) -> str:
+    payload = json.dumps(dataclasses.asdict(record), ensure_ascii=False, sort_keys=True)
+    return json.dumps({"crc32": zlib.crc32(payload.encode()), "record": json.loads(payload)}, ensure_ascii=False)
+
+
+def parse_journal_line(line: str) -> JobRecord | None:
+    """The record of a journal line, or None for a torn or corrupt one. Lines without a checksum come from
+    svd-batch versions before per-worker journals."""
     try:
-        pid = int(partial.name[len(PARTIAL_PREFIX) :].split("-", 1)[0])
-        os.kill(pid, 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:
+        entry = json.loads(line)
+        if "crc32" in entry:
+            payload = json.dumps(entry["record"], ensure_ascii=False, sort_keys=True)
+            if zlib.crc32(payload.encode()) != entry["crc32"]:
+                return None
+            entry = entry["record"]
+        return JobRecord(**entry)
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+class JournalReader:
+    """Every journal of a folder, read incrementally: a refresh reads only what was appended since."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.offsets: dict[Path, int] = {}
+        self.latest: dict[str, JobRecord] = {}
+
+    def paths(self) -> list[Path]:
+        return sorted([*self.root.glob("journal*.jsonl"), *(self.root / JOURNALS_DIR).glob("*.jsonl")])
+
+    def refresh(self) -> dict[str, JobRecord]:
+        for path in self.paths():
+            try:
+                with path.open("rb") as journal:
+                    journal.seek(self.offsets.get(path, 0))
+                    data = journal.read()
+            except OSError:
+                continue
+            complete = data.rfind(b"\n") + 1  # a line still being written is read next time
+            self.offsets[path] = self.offsets.get(path, 0) + complete
+            for line in data[:complete].decode("utf-8", errors="replace").splitlines():
+                record = parse_journal_line(line)
+                if record is None:
+                    continue
+                known = self.latest.get(record.job_id)
+                if known is None or record.finished_at >= known.finished_at:
+                    self.latest[record.job_id] = record
+        return self.latest
+
+
+def _partial_writer_gone(partial: Path, max_idle_s: float) -> bool:
+    """Temporary names carry their writer's host and pid (svd_batch.results.export.partial_writer). On this host the
+    pid tells; from another host, a file nobody has touched for `max_idle_s` is left over."""
+    writer = partial_writer(partial.name)
+    if writer is None:
         return True
-    return pid != os.getpid()
+    host, pid = writer
+    if host == socket.gethostname():
+        if pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    try:
+        return time.time() - partial.stat().st_mtime > max_idle_s
+    except FileNotFoundError:
+        return False
 
 
 class OutputFolder:
-    def __init__(self, root: Path, shard: int = 0):
-        """`shard`: this process's index when several processes share the folder; each journals in its own file."""
+    def __init__(self, root: Path, worker_id: str | None = None, stale_after_s: float = 600.0):
+        """`worker_id`: the journal this process appends to (svd_batch.batch.claims.WorkerInfo); None only reads.
+        `stale_after_s`: how long another host's temporary file may sit untouched before it counts as left over."""
         self.root = root
         self.videos = root / "videos"
         self.posters = root / "posters"
-        self.journal_path = root / (JOURNAL_NAME if shard == 0 else f"journal-{shard}.jsonl")
-        self.lock_path = root / (LOCK_NAME if shard == 0 else f".svd-batch-{shard}.lock")
+        self.journals = root / JOURNALS_DIR
+        self.journal_path = self.journals / f"{worker_id}.jsonl" if worker_id else None
         self.index_path = root / INDEX_NAME
+        self.stale_after_s = stale_after_s
+        self.reader = JournalReader(root)
 
     def open(self) -> None:
-        """Creates the folder, takes its lock (or says who holds it) and clears a killed run's temporary files."""
+        """Creates the folder (or says why it cannot) and clears temporary files that dead writers left."""
         try:
-            self.videos.mkdir(parents=True, exist_ok=True)
-            self.posters.mkdir(exist_ok=True)
-            self._lock = self.lock_path.open("a+")
+            for folder in (self.videos, self.posters, self.journals):
+                folder.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-test-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
         except OSError as exc:
             raise OutputError(
                 f"cannot write to the output folder {self.root}: {exc.strerror or exc}; set "
                 f"output_dir to a writable folder"
             ) from exc
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.seek(0)
-            holder = self._lock.read().strip() or "another process"
-            self._lock.close()
-            raise OutputError(
-                f"output folder {self.root} is in use by svd-batch {holder}; wait for that run to "
-                f"finish, or give this run another output_dir"
-            ) from None
-        self._lock.seek(0)
-        self._lock.truncate()
-        self._lock.write(f"pid {os.getpid()}")
-        self._lock.flush()
         for folder in (self.root, self.videos, self.posters):
             for stale in folder.glob(f"{PARTIAL_PREFIX}*"):
-                if not _writer_alive(stale):  # another live process of this run may be writing it
-                    shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+                if _partial_writer_gone(stale, self.stale_after_s):
+                    shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
 
     def close(self) -> None:
-        lock = getattr(self, "_lock", None)
-        if lock and not lock.closed:
-            lock.close()  # releases the flock
+        pass
 
     def __enter__(self) -> OutputFolder:
         self.open()
@@ -187,19 +248,11 @@ class OutputFolder:
         self.close()
 
     def records(self) -> dict[str, JobRecord]:
-        """The newest record of each job, from every process's journal."""
-        latest: dict[str, JobRecord] = {}
-        for path in sorted(self.root.glob("journal*.jsonl")):
-            with path.open(encoding="utf-8") as journal:
-                for line in journal:
-                    try:
-                        record = JobRecord(**json.loads(line))
-                    except (json.JSONDecodeError, TypeError):
-                        continue  # a line torn by a crash
-                    known = latest.get(record.job_id)
-                    if known is None or record.finished_at >= known.finished_at:
-                        latest[record.job_id] = record
-        return latest
+        """The newest record of each job, from every worker's journal (re-reading only what is new)."""
+        return self.reader.refresh()
+
+    def journal_files(self) -> list[Path]:
+        return self.reader.paths()
 
     def job_states(self) -> dict[str, str]:
         """ "ok" or "failed" per recorded job; an ok job whose video has since gone counts as not recorded."""
@@ -210,10 +263,11 @@ class OutputFolder:
         }
 
     def append(self, record: JobRecord) -> None:
-        line = json.dumps(dataclasses.asdict(record), ensure_ascii=False)
+        if self.journal_path is None:
+            raise OutputError(f"{self.root} was opened read-only")
         try:
             with self.journal_path.open("a", encoding="utf-8") as journal:
-                journal.write(line + "\n")
+                journal.write(journal_line(record) + "\n")
                 journal.flush()
                 os.fsync(journal.fileno())
         except OSError as exc:
@@ -223,10 +277,17 @@ class OutputFolder:
                 f"(finished jobs are kept; a rerun continues)"
             ) from exc
 
+    @contextlib.contextmanager
+    def report_lock(self) -> Iterator[None]:
+        """Held briefly while one worker rewrites the index, grids and gallery."""
+        with (self.root / REPORT_LOCK).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            yield
+
     def write_index(self) -> pd.DataFrame:
         rows = [record.row() for record in _without_superseded_failures(self.records().values())]
         table = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
-        partial = self.index_path.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{INDEX_NAME}")
+        partial = partial_name(self.index_path)
         table.to_csv(partial, index=False)
         os.replace(partial, self.index_path)
         return table

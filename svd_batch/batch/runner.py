@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,10 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
-from svd_batch.batch.distributed import current_shard, shard_jobs
+from svd_batch.batch.claims import Claims
+from svd_batch.batch.distributed import current_shard, preferred_order
+from svd_batch.batch.fingerprints import CACHE_NAME as FINGERPRINTS_NAME
+from svd_batch.batch.fingerprints import FingerprintCache
 from svd_batch.batch.manifest import ManifestRow, bundled_manifest, read_manifest
 from svd_batch.batch.plan import (
     Job,
@@ -27,12 +31,12 @@ from svd_batch.batch.plan import (
     plan_jobs,
     row_params,
 )
-from svd_batch.batch.records import JobRecord, OutputFolder
+from svd_batch.batch.records import JobRecord, OutputFolder, utc_timestamp
 from svd_batch.config import CompileScope, Config, ModelInit, Placement
 from svd_batch.engine.accelerator import GpuInfo, detect_gpu, probe_gpu
 from svd_batch.engine.artifacts import ArtifactStore, environment_fields
 from svd_batch.engine.hardware import Hardware, PlanFacts, describe, fast_paths_of, resolve_hardware
-from svd_batch.results.report import make_report
+from svd_batch.results.report import GALLERY_NAME, make_report
 from svd_batch.results.summary import format_summary, summarize
 from svd_batch.results.tracking import Tracker
 
@@ -80,7 +84,9 @@ def make_plan(config: Config) -> Plan:
     hardware = resolve_hardware(config.hardware, gpu, plan_facts(config, rows, axes, gpu))
     log.info(describe(hardware))
     identity = model_identity(config.model, hardware.dtype, hardware.approximation)
-    jobs = plan_jobs(rows, config.sample, axes, identity, hardware.decode_chunk_size)
+    fingerprints = FingerprintCache(Path(config.cache_dir).expanduser() / FINGERPRINTS_NAME)
+    jobs = plan_jobs(rows, config.sample, axes, identity, hardware.decode_chunk_size, fingerprints)
+    fingerprints.save()  # for the other workers and the next run: only new or changed images are hashed again
     per_job = estimate_seconds_per_job([job.params for job in jobs], _cost_reference(config, hardware))
     return Plan(manifest, jobs, axes, hardware, gpu, per_job)
 
@@ -110,67 +116,90 @@ def plan_facts(config: Config, rows: list[ManifestRow], axes: dict, gpu: GpuInfo
 
 
 def render(config: Config, plan: Plan, group: str | None, started: float) -> RunResult:
-    """Loads the model once and renders the pending jobs; then the index, grids, gallery and summary."""
-    # torch, diffusers and transformers load here: dry runs and `--cfg job` never pay for them
-    from svd_batch.batch.worker import BatchRunner
-    from svd_batch.engine.models import load_pipeline
-    from svd_batch.engine.prepare import make_compiler
-
+    """Loads the model once and renders the jobs that no other worker has done or holds; then the index, and (the
+    last worker of the folder to finish) the grids and gallery; then the summary."""
     hardware, jobs = plan.hardware, plan.jobs
     shard = current_shard(config.shard)
     if shard.count > 1 and hardware.device == "cuda":
         hardware = dataclasses.replace(hardware, device=f"cuda:{shard.local_index}")  # one GPU per process
     output_dir = Path(shard.from_main(config.output_dir)).expanduser()
-    with OutputFolder(output_dir, shard.index) as out:
-        if shard.is_main:
-            OmegaConf.save(OmegaConf.structured(config), out.root / "config.yaml")
-        mine = shard_jobs(jobs, shard)  # owners follow from the plan alone: every shard agrees without talking
-        pending = select_pending(mine, out, config)
-        log.info("%d job(s) planned, %d to run in %s", len(jobs), len(pending), out.root)
-        if plan.seconds_per_job is not None and pending:
-            log.info("estimated time: %s", format_duration(plan.seconds_per_job * len(pending)))
+    claims = Claims(output_dir, config.workers.lease_s)
+    with OutputFolder(output_dir, claims.me.worker_id, stale_after_s=config.workers.lease_s) as out:
+        save_config(out.root, claims.me.worker_id, config)
+        pending = select_pending(preferred_order(jobs, shard), out, config)
+        free = set(claims.unclaimed([job.job_id for job in pending]))
+        open_jobs = [job for job in pending if job.job_id in free]
+        held = len(pending) - len(open_jobs)
+        log.info(
+            "%d job(s) planned, %d to run in %s%s",
+            len(jobs), len(pending), out.root, f", {held} of them held by other workers" if held else "",
+        )  # fmt: skip
+        if plan.seconds_per_job is not None and open_jobs:
+            log.info("estimated time: %s", format_duration(plan.seconds_per_job * len(open_jobs)))
 
-        if shard.count > 1:  # one W&B run per process, grouped
-            group = group or config.tracking.group or out.root.name
+        if open_jobs:  # torch, diffusers and transformers load here: dry runs and no-op resumes never pay for them
+            from svd_batch.batch.worker import BatchRunner
+            from svd_batch.engine.models import load_pipeline
+            from svd_batch.engine.prepare import make_compiler
+
+        group = group or config.tracking.group or out.root.name  # the workers of one folder share a W&B group
         model_load_s = 0.0
         pipe = None
         with shard.main_first(), ThreadPoolExecutor(1, thread_name_prefix="load") as loader:
             # every launched process enters, also one with nothing to do; W&B starts while the weights load
-            if pending:
-                loading = loader.submit(
-                    _timed, load_pipeline, config.model, hardware.torch_dtype, _build_device(hardware)
-                )
+            if open_jobs:
+                device = _build_device(hardware)
+                loading = loader.submit(_timed, load_pipeline, config.model, hardware.torch_dtype, device)
             tracker = Tracker(config.tracking, out.root, _plain(config), group=group)
-            if pending:
+            if open_jobs:
                 pipe, model_load_s = loading.result()
                 log.info("model %s loaded in %.1f s", config.model.name, model_load_s)
 
         identity = model_identity(config.model, hardware.dtype)
-        compiler = make_compiler(hardware, identity, plan.gpu.name if plan.gpu else "cpu") if pending else None
+        compiler = make_compiler(hardware, identity, plan.gpu.name if plan.gpu else "cpu") if open_jobs else None
+        records: list[JobRecord] = []
         try:
-            runner = BatchRunner(config, hardware, pipe, out, tracker, compiler) if pending else None
-            records = runner.run_jobs(pending) if runner else []
+            if open_jobs:
+                claims.start()
+                done = finished_since(out, config, utc_timestamp())
+                records = BatchRunner(config, hardware, pipe, out, tracker, compiler, claims, done).run_jobs(open_jobs)
         except BaseException:  # Ctrl-C or a fatal error: stop the builders too
             if compiler:
                 compiler.close(wait=False)
             raise
+        finally:
+            claims.stop()  # this worker holds no claim any more
         if compiler:
             compiler.close(wait=True)  # a build still running is finished, so the next run starts warm
-        shard.wait_for_everyone()  # launched processes: merge once all have journalled; array tasks: each merges
-        index = None
-        if shard.is_main or shard.state is None:  # the index is rebuilt from every journal, so the last one is whole
-            index = out.write_index()
-            report = make_report(out.root, config.report, config.export)
-            tracker.log_report(report["grids"], report["gallery"])
+        shard.wait_for_everyone()  # launched processes finish together; process 0 makes the report
+        with out.report_lock():
+            index = out.write_index()  # from every worker's journal
+            last = shard.is_main if shard.state is not None else not claims.others_alive()
+            if last and report_outdated(out):
+                report = make_report(out.root, config.report, config.export)
+                tracker.log_report(report["grids"], report["gallery"])
 
     summary = summarize(
-        records, skipped=len(mine) - len(pending), wall_s=time.perf_counter() - started, model_load_s=model_load_s
+        records, skipped=len(jobs) - len(pending), wall_s=time.perf_counter() - started, model_load_s=model_load_s
     )
     log.info("%s\n  output      %s", format_summary(summary, [r for r in records if not r.ok]), out.index_path)
     tracker.finish(summary)
     return RunResult(
         jobs=jobs, records=records, index=index, summary=summary, output_dir=out.root, tracking_dir=tracker.run_path
     )
+
+
+def report_outdated(out: OutputFolder) -> bool:
+    """Whether some journal is newer than the gallery (or the report is missing)."""
+    gallery = out.root / GALLERY_NAME
+    journals = [p.stat().st_mtime for p in out.journal_files()]
+    return not gallery.exists() or (bool(journals) and max(journals) > gallery.stat().st_mtime)
+
+
+def save_config(root: Path, worker_id: str, config: Config) -> None:
+    """The resolved config of each run that writes to the folder: configs/<worker>.yaml."""
+    (root / "configs").mkdir(exist_ok=True)
+    OmegaConf.save(OmegaConf.structured(config), root / "configs" / f"{worker_id}.yaml")
 
 
 def select_pending(jobs: list[Job], out: OutputFolder, config: Config) -> list[Job]:
@@ -185,6 +214,22 @@ def select_pending(jobs: list[Job], out: OutputFolder, config: Config) -> list[J
     if skipped_failures:
         log.info("%d job(s) failed in an earlier run and are skipped; retry_failed=true runs them", skipped_failures)
     return [job for job in jobs if job.job_id not in states]
+
+
+def finished_since(out: OutputFolder, config: Config, since: str) -> Callable[[str], bool]:
+    """Whether a job needs no more work, by the journals as they are now (asked before taking over a dead worker's
+    job): recorded at all; with retry_failed, recorded ok or failed again since `since`; with resume=false,
+    recorded since `since`."""
+
+    def done(job_id: str) -> bool:
+        record = out.records().get(job_id)
+        if record is None or (record.ok and not (out.root / record.output).exists()):
+            return False
+        if not config.resume or (config.retry_failed and not record.ok):
+            return record.finished_at >= since
+        return True
+
+    return done
 
 
 def _timed(function, *args):

@@ -1,39 +1,36 @@
-"""Runs jobs on one prepared pipeline: renders each video, exports it on a worker thread while the GPU renders the
-next one, journals it, and turns any failure (a bad image, running out of GPU memory) into a failed record."""
+"""Runs jobs on one prepared pipeline: renders each video on the GPU and turns any failure (a bad image, running out
+of GPU memory) into a failed record; claiming, export and the journal follow svd_batch.batch.loop."""
 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import gc
 import logging
 import time
 import traceback
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 
 import numpy as np
 import torch
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
 
+from svd_batch.batch.claims import Claims
 from svd_batch.batch.images import fit_image, load_image
+from svd_batch.batch.loop import JobLoop, describe_error
 from svd_batch.batch.plan import Job
-from svd_batch.batch.records import JobRecord, OutputError, OutputFolder, utc_timestamp
+from svd_batch.batch.records import JobRecord, OutputFolder
 from svd_batch.config import CompileScope, Config, Placement, SampleParams, SvdBatchError
 from svd_batch.engine.compiled import Compiler
 from svd_batch.engine.hardware import Hardware
 from svd_batch.engine.pipeline import Generation, VideoGenerator
 from svd_batch.engine.prepare import prepare_pipeline
-from svd_batch.results.export import export_frames, output_name, poster_name, write_poster
 from svd_batch.results.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
 
 class BatchRunner:
-    """Runs jobs on one prepared pipeline. Export and bookkeeping of a job run on a worker thread while the GPU
-    generates the next one; stage times are still measured per job."""
+    """Runs jobs on one prepared pipeline. Export and bookkeeping of a job run on a thread while the GPU generates
+    the next one; stage times are still measured per job."""
 
     def __init__(
         self,
@@ -43,7 +40,10 @@ class BatchRunner:
         out: OutputFolder,
         tracker: Tracker | None = None,
         compiler: Compiler | None = None,
+        claims: Claims | None = None,
+        done: Callable[[str], bool] | None = None,
     ):
+        """`claims` and `done`: see svd_batch.batch.loop.JobLoop (None: this process owns the folder)."""
         self.config = config
         self.hardware = hardware
         self.compiler = compiler
@@ -51,21 +51,17 @@ class BatchRunner:
         self.out = out
         self.tracker = tracker
         self.offloaded = False  # set once an out-of-memory fallback has switched to model offload
+        self.loop = JobLoop(out, config.export, claims, done, on_record=self._log_record)
 
     def run_jobs(self, jobs: list[Job], progress: bool = True) -> list[JobRecord]:
-        records: list[JobRecord] = []
-        finishing: deque[Future] = deque()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export") as exporter, logging_redirect_tqdm():
-            bar = tqdm(total=len(jobs), desc="videos", unit="video", dynamic_ncols=True, disable=not progress)
-            for job in jobs:
-                record, frames = self.generate(job)
-                finishing.append(exporter.submit(self.finish, record, frames))
-                while finishing and (finishing[0].done() or len(finishing) > 2):  # at most one export queued
-                    records.append(self._collect(finishing.popleft(), len(records), bar))
-            while finishing:
-                records.append(self._collect(finishing.popleft(), len(records), bar))
-            bar.close()
-        return records
+        """Claims, renders, exports and journals each job (svd_batch.batch.loop); returns the records journalled."""
+        return self.loop.run(jobs, self.generate, progress)
+
+    def _log_record(self, index: int, record: JobRecord) -> None:
+        if self.tracker:
+            self.tracker.log_job(index, record, self.out.root / record.output if record.ok else None)
+        if not record.ok:
+            log.warning("job %s (%s) failed: %s", record.job_id, record.id, record.error)
 
     def generate(self, job: Job) -> tuple[JobRecord, np.ndarray | None]:
         """Loads the image and renders the frames; any failure becomes a failed record."""
@@ -134,43 +130,6 @@ class BatchRunner:
             and not self.offloaded
         )
 
-    def finish(self, record: JobRecord, frames: np.ndarray | None) -> JobRecord:
-        """Exports the frames and journals the record (on the export thread)."""
-        if frames is not None:
-            try:
-                exported = time.perf_counter()
-                target = self.out.videos / output_name(record.job_id, self.config.export.format)
-                export_frames(frames, target, self.config.export)
-                poster = write_poster(frames, self.out.posters / poster_name(record.job_id))
-                record.times["time_export_s"] = time.perf_counter() - exported
-                record.output = target.relative_to(self.out.root).as_posix()
-                record.poster = poster.relative_to(self.out.root).as_posix()
-                record.status = "ok"
-            except OSError as exc:
-                if exc.errno == errno.ENOSPC:  # every later job would fail the same way: stop, keep what is done
-                    raise OutputError(
-                        f"the disk holding {self.out.root} is full ({exc}); free space and rerun: "
-                        f"finished jobs are kept and skipped"
-                    ) from exc
-                record.error = f"export failed: {_describe(exc)}"
-            except Exception as exc:
-                record.error = f"export failed: {_describe(exc)}"
-            # the job's own work; its export overlaps the next job, so wall time per video is lower
-            record.times["time_total_s"] = sum(t for name, t in record.times.items() if name != "time_total_s")
-        record.finished_at = utc_timestamp()
-        self.out.append(record)
-        return record
-
-    def _collect(self, future: Future, index: int, bar: tqdm) -> JobRecord:
-        record = future.result()
-        if self.tracker:
-            self.tracker.log_job(index, record, self.out.root / record.output if record.ok else None)
-        if not record.ok:
-            log.warning("job %s (%s) failed: %s", record.job_id, record.id, record.error)
-        bar.set_postfix_str(f"{record.id} {record.status}")
-        bar.update()
-        return record
-
 
 class OutOfMemory(SvdBatchError):
     pass
@@ -183,8 +142,6 @@ def release_cuda_memory() -> None:
 
 
 def _describe(exc: Exception, job: Job | None = None) -> str:
-    if isinstance(exc, SvdBatchError):
-        return str(exc)
-    if job is not None:
+    if job is not None and not isinstance(exc, SvdBatchError):
         log.debug("job %s failed:\n%s", job.job_id, traceback.format_exc())
-    return f"{type(exc).__name__}: {exc}"
+    return describe_error(exc)

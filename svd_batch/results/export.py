@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -16,6 +17,20 @@ from svd_batch.config import ExportConfig, ExportFormat
 PARTIAL_PREFIX = ".partial-"  # a killed run's leftovers; the next run in the folder removes them
 
 
+def partial_name(target: Path) -> Path:
+    """`.partial-<pid>-<host>-<name>`: the writer's pid and host tell a later run whether it is still writing."""
+    return target.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{socket.gethostname()}-{target.name}")
+
+
+def partial_writer(name: str) -> tuple[str, int] | None:
+    """(host, pid) of a temporary name from `partial_name` (the final names hold no '-'), or None."""
+    try:
+        pid, rest = name[len(PARTIAL_PREFIX) :].split("-", 1)
+        return rest.rsplit("-", 1)[0], int(pid)
+    except ValueError:
+        return None
+
+
 def output_name(job_id: str, fmt: ExportFormat) -> str:
     """File (or, for png, folder) name of a job's video."""
     return job_id if fmt is ExportFormat.png else f"{job_id}.{fmt.value}"
@@ -25,7 +40,7 @@ def export_frames(frames: np.ndarray, target: Path, export: ExportConfig) -> Pat
     """Writes (F, H, W, 3) uint8 frames to `target` and returns it."""
     target.parent.mkdir(parents=True, exist_ok=True)
     # keep the extension on the temporary name: ffmpeg picks the container from it
-    partial = target.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{target.name}")
+    partial = partial_name(target)
     try:
         writer = _WRITERS[export.format]
         writer(frames, partial, export)
@@ -47,7 +62,7 @@ def poster_name(job_id: str) -> str:
 def write_poster(frames: np.ndarray, target: Path) -> Path:
     """The middle frame as a JPEG thumbnail (gallery poster, W&B thumbnail), written atomically."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f"{PARTIAL_PREFIX}{os.getpid()}-{target.name}")
+    partial = partial_name(target)
     Image.fromarray(frames[len(frames) // 2]).save(partial, format="JPEG", quality=85)
     os.replace(partial, target)
     return target

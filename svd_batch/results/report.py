@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,8 @@ import pandas as pd
 from PIL import Image, ImageDraw
 
 from svd_batch.batch.records import INDEX_NAME, TIME_COLUMNS
-from svd_batch.config import SAMPLE_PARAM_NAMES, ExportConfig, ExportFormat, ReportConfig
-from svd_batch.results.export import export_frames, read_frames
+from svd_batch.config import REPORT_AXES, ExportConfig, ExportFormat, ReportConfig
+from svd_batch.results.export import export_frames, partial_name, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +25,7 @@ LABEL_HEIGHT = 16
 SHORT_NAMES = {  # grid labels must fit small tiles
     "num_frames": "frames", "num_inference_steps": "steps", "motion_bucket_id": "motion",
     "noise_aug_strength": "noise", "min_guidance_scale": "gmin", "max_guidance_scale": "gmax",
-    "decode_chunk_size": "chunk",
+    "decode_chunk_size": "chunk", "hardware": "hw",
 }  # fmt: skip
 GRIDS_DIR = "grids"
 GALLERY_NAME = "index.html"
@@ -37,10 +39,11 @@ def read_index(output_dir: Path) -> pd.DataFrame:
 
 
 def swept_parameters(index: pd.DataFrame) -> list[str]:
-    """Parameters that take more than one value among the ok jobs, most values first."""
+    """Parameters (and, from a multirun, the model and hardware profile) that take more than one value among the ok
+    jobs, most values first."""
     ok = index[index.status == "ok"]
-    counts = {name: ok[name].nunique() for name in SAMPLE_PARAM_NAMES if name in ok}
-    return sorted((n for n, c in counts.items() if c > 1), key=lambda n: (-counts[n], SAMPLE_PARAM_NAMES.index(n)))
+    counts = {name: ok[name].nunique() for name in REPORT_AXES if name in ok}
+    return sorted((n for n, c in counts.items() if c > 1), key=lambda n: (-counts[n], REPORT_AXES.index(n)))
 
 
 def grid_axes(index: pd.DataFrame, cfg: ReportConfig) -> tuple[str | None, str | None]:
@@ -63,6 +66,7 @@ def comparison_grids(output_dir: Path, cfg: ReportConfig, export: ExportConfig) 
     for key, group in ok.groupby(["id", *fixed], sort=True):
         key = key if isinstance(key, tuple) else (key,)
         name = "__".join([str(key[0]), *(f"{n}-{v}" for n, v in zip(fixed, key[1:], strict=True))])
+        name = re.sub(r"[^\w.=-]+", "_", name)  # a model identity may hold '/' and '@'
         fmt = ExportFormat.mp4 if export.format is ExportFormat.png else export.format  # a grid is a video
         target = output_dir / GRIDS_DIR / f"{name}.{fmt.value}"
         frames = tile_videos(output_dir, group, rows, cols, cfg.max_tile_width)
@@ -127,12 +131,14 @@ def gallery(output_dir: Path, grids: list[Path], cfg: ReportConfig | None = None
     rows, cols = grid_axes(index, cfg or ReportConfig())
     page = _PAGE.format(
         title=html.escape(f"svd-batch: {output_dir.name}"),
-        data=json.dumps({"jobs": jobs, "params": list(SAMPLE_PARAM_NAMES), "stages": stages, "summary": summary,
+        data=json.dumps({"jobs": jobs, "params": list(REPORT_AXES), "stages": stages, "summary": summary,
                          "grids": [g.relative_to(output_dir).as_posix() for g in grids],
                          "rows": rows, "cols": cols}).replace("</", "<\\/"),
     )  # fmt: skip
     path = output_dir / GALLERY_NAME
-    path.write_text(page, encoding="utf-8")
+    partial = partial_name(path)  # a browser (or another worker) never sees half a page
+    partial.write_text(page, encoding="utf-8")
+    os.replace(partial, path)
     return path
 
 
