@@ -45,6 +45,7 @@ from svd_batch.batch.plan import Job, job_id_for, model_identity
 from svd_batch.batch.records import JobRecord, OutputFolder
 from svd_batch.batch.worker import BatchRunner
 from svd_batch.config import Config, SampleParams, SvdBatchError, load_config
+from svd_batch.engine import accelerator
 from svd_batch.engine.accelerator import detect_gpu
 from svd_batch.engine.compiled import BuildQueue, Compiler
 from svd_batch.engine.hardware import Hardware, resolve_hardware
@@ -158,8 +159,7 @@ def run_seed_recipe(pipe, name: str, device: str, jobs: list[Job], out: Path, wa
     walls, stages, peaks, reference_frames = [], [], [], None
     for index, job in enumerate(jobs):
         p = job.params
-        if clock.cuda:
-            torch.cuda.reset_peak_memory_stats()
+        accelerator.reset_peak_memory(clock.device)
         start = clock.now()
         boundaries = {"denoise": pipe.unet, "decode": pipe.vae.decoder}  # first calls end encode, then denoise
         with FirstCallMarks(clock, boundaries) as marks:
@@ -177,7 +177,7 @@ def run_seed_recipe(pipe, name: str, device: str, jobs: list[Job], out: Path, wa
         encode_end = marks.get("denoise", generated)
         decode_start = marks.get("decode", generated)
         stages.append((encode_end - start, decode_start - encode_end, generated - decode_start, done - generated))
-        peaks.append(torch.cuda.max_memory_allocated() / 2**30 if clock.cuda else None)
+        peaks.append(accelerator.peak_memory_gib(clock.device))
     _fill_times(result, walls, stages, peaks)
     return result, reference_frames
 
@@ -287,20 +287,19 @@ def count_video_flops(pipe, sample: SampleParams, device: str) -> dict[str, floa
 
 
 def measure_peak_tflops(device: str) -> float | None:
-    """fp16 dense matmul rate on this GPU: the ceiling the compute floor is measured against."""
-    if not device.startswith("cuda"):
+    """fp16 dense matmul rate on this accelerator: the ceiling the compute floor is measured against."""
+    if device == "cpu":
         return None
     a = torch.randn(8192, 8192, device=device, dtype=torch.float16)
     b = torch.randn_like(a)
     for _ in range(3):
         a @ b
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
+    accelerator.synchronize(a.device)
+    started = time.perf_counter()
     for _ in range(20):
         a @ b
-    end.record()
-    torch.cuda.synchronize()
-    return 2 * 8192**3 * 20 / (start.elapsed_time(end) / 1e3) / 1e12
+    accelerator.synchronize(a.device)
+    return 2 * 8192**3 * 20 / (time.perf_counter() - started) / 1e12
 
 
 # --- the run -----------------------------------------------------------------------------------------------------
@@ -311,7 +310,7 @@ def run_bench(base: BenchConfig, profiles: dict[str, Config]) -> dict[str, Any]:
     out = Path(base.output_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     gpu = detect_gpu()
-    device = "cuda" if gpu else "cpu"
+    device = gpu.kind if gpu else "cpu"
     dtype = torch.float16 if gpu else torch.float32
     hardware = {name: resolve_hardware(cfg.hardware, gpu) for name, cfg in profiles.items()}
     model_id = f"{base.model.name}:{base.model.init.value}"
@@ -396,8 +395,7 @@ def run_bench(base: BenchConfig, profiles: dict[str, Config]) -> dict[str, Any]:
     if settings.sweep.modes:
         baseline = results.get(settings.sweep.baseline)
         del pipe, unet
-        if device == "cuda":
-            torch.cuda.empty_cache()  # the sweep's own processes get the whole GPU
+        accelerator.empty_cache(device)  # the sweep's own processes get the whole device
         report["sweep"] = run_sweep(
             base, out, baseline.s_per_video if baseline else None, lambda: write_report(out, report)
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -96,10 +97,11 @@ class ModelConfig:
 @dataclass
 class HardwareConfig:
     name: str = MISSING
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = "auto"  # auto | cpu | cuda[:N] | npu[:N] | xpu[:N] | mps (svd_batch/engine/accelerator.py)
     dtype: Precision = Precision.auto
     placement: Placement = Placement.auto
     forward_chunking: bool = False  # unet.enable_forward_chunking(): smaller feed-forward activations
+    vae_float32: bool = False  # the VAE in float32 where float16 decoding overflows or is unsupported (MPS)
     decode_chunk_size: int | None = None  # frames per VAE decode call; None lets the profile pick
     compile_unet: CompileScope = CompileScope.none
     compile_mode: str | None = None  # torch.compile mode, e.g. "reduce-overhead" (CUDA graphs)
@@ -141,6 +143,7 @@ class SampleParams:
     seed: int = 42
 
 
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|(cuda|npu|xpu)(:\d+)?)$")  # hardware.device
 SAMPLE_PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SampleParams))
 # what a comparison grid can tile: the parameters, and what a multirun sweeps besides them (the model, the profile)
 REPORT_AXES: tuple[str, ...] = (*SAMPLE_PARAM_NAMES, "model", "hardware")
@@ -346,6 +349,11 @@ def load_config(cfg: DictConfig) -> Config:
     if config.hardware.step_cache_guidance and config.hardware.step_cache_interval < 2:
         problems.append(
             "hardware.step_cache_guidance needs hardware.step_cache_interval >= 2 (it changes the cached steps)"
+        )
+    if not DEVICE_PATTERN.match(config.hardware.device):
+        problems.append(
+            f"hardware.device={config.hardware.device!r} is not a device svd-batch knows: use auto, cpu, cuda[:N], "
+            f"npu[:N], xpu[:N] or mps"
         )
     if config.workers.lease_s <= 0:
         problems.append(f"workers.lease_s must be positive, got {config.workers.lease_s}")

@@ -61,7 +61,7 @@ def test_out_of_memory_with_no_way_out_fails_the_job_with_advice(make_config, tm
     result = run(make_config(f"manifest={manifest}", "sweep=none", "sample.num_inference_steps=2"))
     assert [r.status for r in result.records] == ["failed", "failed"]  # the second job still ran
     error = result.records[0].error
-    assert "out of GPU memory even after: decode_chunk_size 8 -> 4; decode_chunk_size 4 -> 2;" in error
+    assert "while decoding, even after: decode_chunk_size 8 -> 4; decode_chunk_size 4 -> 2;" in error
     assert "retry_failed=true" in error
 
 
@@ -206,49 +206,3 @@ def test_wandb_key_is_never_written(make_config, tmp_path, monkeypatch):
     for path in result.output_dir.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
-
-
-def test_out_of_memory_falls_back_to_offloading_once_chunks_are_exhausted(make_config, tmp_path):
-    """The offload step of the ladder needs a GPU to run for real; its decisions are checked with a stand-in."""
-    import dataclasses
-
-    from svd_batch.config import CompileScope, Placement, SampleParams
-    from svd_batch.engine.hardware import Hardware
-    from svd_batch.engine.pipeline import Generation, StageTimes
-
-    class Pipe:
-        offloaded = chunked = False
-
-        def enable_model_cpu_offload(self, device):
-            self.offloaded = True
-
-        @property
-        def unet(self):
-            return self
-
-        def enable_forward_chunking(self):
-            self.chunked = True
-
-    class Generator:
-        pipe = Pipe()
-
-        def generate(self, image, params):
-            if not self.pipe.offloaded:
-                raise torch.cuda.OutOfMemoryError("injected")
-            return Generation(frames=None, times=StageTimes(), peak_vram_gib=1.0)
-
-    gpu = Hardware("resident", "cuda", "float16", Placement.resident, False, 2, CompileScope.none, None, False,
-                   False, None, "test")  # fmt: skip
-    batch = worker.BatchRunner.__new__(worker.BatchRunner)
-    batch.hardware, batch.generator, batch.offloaded = gpu, Generator(), False
-    _, used, changes = batch.generate_fitting(
-        None, SampleParams(num_frames=4, height=64, width=64, decode_chunk_size=2)
-    )
-    assert changes == "decode_chunk_size 2 -> 1; model offload + forward chunking"
-    assert used.decode_chunk_size == 1 and batch.offloaded and Generator.pipe.chunked
-
-    # once offloaded, or with a whole-graph compiled UNet, there is no further step: the job fails with advice
-    compiled = dataclasses.replace(gpu, compile_unet=CompileScope.full)
-    batch.hardware, batch.offloaded, Generator.pipe.offloaded = compiled, False, False
-    with pytest.raises(worker.OutOfMemory, match="even after: decode_chunk_size 2 -> 1. Lower num_frames"):
-        batch.generate_fitting(None, SampleParams(num_frames=4, height=64, width=64, decode_chunk_size=2))

@@ -61,10 +61,11 @@ def current_shard(configured: ShardConfig | None = None) -> Shard:
         return Shard(configured.index, configured.count)
     if not launched:
         return Shard()
-    import torch  # launched runs only: planning and dry runs stay free of it
-    from accelerate import PartialState
+    from accelerate import PartialState  # launched runs only: planning and dry runs stay free of torch
 
-    state = PartialState(cpu=not torch.cuda.is_available())  # gloo on CPUs, NCCL on GPUs
+    from svd_batch.engine.accelerator import current_kind
+
+    state = PartialState(cpu=current_kind() is None)  # gloo on CPUs, the accelerator's backend (NCCL, HCCL) on it
     return Shard(state.process_index, state.num_processes, state.local_process_index, state)
 
 

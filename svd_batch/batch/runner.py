@@ -32,7 +32,7 @@ from svd_batch.batch.plan import (
     row_params,
 )
 from svd_batch.batch.records import JobRecord, OutputFolder, utc_timestamp
-from svd_batch.config import CompileScope, Config, ModelInit, Placement
+from svd_batch.config import CompileScope, Config, ConfigError, ModelInit, Placement
 from svd_batch.engine.accelerator import GpuInfo, detect_gpu, probe_gpu
 from svd_batch.engine.artifacts import ArtifactStore, environment_fields
 from svd_batch.engine.hardware import Hardware, PlanFacts, describe, fast_paths_of, resolve_hardware
@@ -120,8 +120,8 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
     last worker of the folder to finish) the grids and gallery; then the summary."""
     hardware, jobs = plan.hardware, plan.jobs
     shard = current_shard(config.shard)
-    if shard.count > 1 and hardware.device == "cuda":
-        hardware = dataclasses.replace(hardware, device=f"cuda:{shard.local_index}")  # one GPU per process
+    if shard.count > 1 and hardware.on_accelerator and ":" not in hardware.device and hardware.kind != "mps":
+        hardware = dataclasses.replace(hardware, device=f"{hardware.kind}:{shard.local_index}")  # a device each
     output_dir = Path(shard.from_main(config.output_dir)).expanduser()
     claims = Claims(output_dir, config.workers.lease_s)
     with OutputFolder(output_dir, claims.me.worker_id, stale_after_s=config.workers.lease_s) as out:
@@ -152,7 +152,11 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
                 loading = loader.submit(_timed, load_pipeline, config.model, hardware.torch_dtype, device)
             tracker = Tracker(config.tracking, out.root, _plain(config), group=group)
             if open_jobs:
-                pipe, model_load_s = loading.result()
+                try:
+                    pipe, model_load_s = loading.result()
+                except Exception as exc:  # out of memory while building the model on the device
+                    hardware = offload_instead(exc, hardware, config, "building the model")
+                    pipe, model_load_s = _timed(load_pipeline, config.model, hardware.torch_dtype, "cpu")
                 log.info("model %s loaded in %.1f s", config.model.name, model_load_s)
 
         identity = model_identity(config.model, hardware.dtype)
@@ -160,9 +164,15 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
         records: list[JobRecord] = []
         try:
             if open_jobs:
+                try:
+                    batch = BatchRunner(config, hardware, pipe, out, tracker, compiler, claims)
+                except Exception as exc:  # out of memory while placing the weights on the device
+                    hardware = offload_instead(exc, hardware, config, "placing the model")
+                    pipe.to("cpu")
+                    batch = BatchRunner(config, hardware, pipe, out, tracker, None, claims)
                 claims.start()
-                done = finished_since(out, config, utc_timestamp())
-                records = BatchRunner(config, hardware, pipe, out, tracker, compiler, claims, done).run_jobs(open_jobs)
+                batch.loop.done = finished_since(out, config, utc_timestamp())
+                records = batch.run_jobs(open_jobs)
         except BaseException:  # Ctrl-C or a fatal error: stop the builders too
             if compiler:
                 compiler.close(wait=False)
@@ -194,6 +204,35 @@ def report_outdated(out: OutputFolder) -> bool:
     gallery = out.root / GALLERY_NAME
     journals = [p.stat().st_mtime for p in out.journal_files()]
     return not gallery.exists() or (bool(journals) and max(journals) > gallery.stat().st_mtime)
+
+
+def offload_instead(error: Exception, hardware: Hardware, config: Config, stage: str) -> Hardware:
+    """Running out of device memory while the model is built or placed: with `auto`, model offload instead (logged);
+    with a named profile, a clear error naming the profile that fits. Any other error is raised as it is."""
+    from svd_batch.engine import accelerator
+
+    if not accelerator.is_out_of_memory(error) or hardware.placement is not Placement.resident:
+        raise error
+    accelerator.empty_cache(hardware.device)
+    free = accelerator.memory_info(hardware.kind, accelerator.index_of(hardware.device))[0] / accelerator.GIB
+    if config.hardware.name != "auto":
+        raise ConfigError(
+            f"out of device memory while {stage} on {hardware.device} with hardware={hardware.name} "
+            f"({free:.1f} GiB free now): the weights do not fit resident; use hardware=offload (about 11 GiB for "
+            f"SVD-XT), hardware=lowvram or lowmem (about 7.6 GiB), or hardware=auto, which falls back by itself"
+        ) from None
+    log.warning(
+        "out of device memory while %s on %s with %s (%.1f GiB free now): hardware=auto falls back to model offload",
+        stage, hardware.device, hardware.name, free,
+    )  # fmt: skip
+    return dataclasses.replace(
+        hardware,
+        name="auto:offload",
+        placement=Placement.model_offload,
+        compile_unet=CompileScope.none,
+        compile_vae=False,
+        reason=f"{hardware.reason}; out of memory while {stage} -> model offload",
+    )
 
 
 def save_config(root: Path, worker_id: str, config: Config) -> None:

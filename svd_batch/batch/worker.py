@@ -11,7 +11,6 @@ import traceback
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 from svd_batch.batch.claims import Claims
 from svd_batch.batch.images import fit_image, load_image
@@ -19,9 +18,10 @@ from svd_batch.batch.loop import JobLoop, describe_error
 from svd_batch.batch.plan import Job
 from svd_batch.batch.records import JobRecord, OutputFolder
 from svd_batch.config import CompileScope, Config, Placement, SampleParams, SvdBatchError
+from svd_batch.engine import accelerator
 from svd_batch.engine.compiled import Compiler
 from svd_batch.engine.hardware import Hardware
-from svd_batch.engine.pipeline import Generation, VideoGenerator
+from svd_batch.engine.pipeline import Generation, StageOutOfMemory, VideoGenerator
 from svd_batch.engine.prepare import prepare_pipeline
 from svd_batch.results.tracking import Tracker
 
@@ -50,7 +50,8 @@ class BatchRunner:
         self.generator = VideoGenerator(prepare_pipeline(pipe, hardware, compiler))
         self.out = out
         self.tracker = tracker
-        self.offloaded = False  # set once an out-of-memory fallback has switched to model offload
+        self.offloaded = hardware.placement is not Placement.resident  # an offload fallback switches it on
+        self.chunked = hardware.forward_chunking
         self.loop = JobLoop(out, config.export, claims, done, on_record=self._log_record)
 
     def run_jobs(self, jobs: list[Job], progress: bool = True) -> list[JobRecord]:
@@ -96,38 +97,55 @@ class BatchRunner:
         return record, generation.frames
 
     def generate_fitting(self, image, params: SampleParams) -> tuple[Generation, SampleParams, str]:
-        """Generates; on running out of GPU memory, retries with halved decode chunks, then with model offload and
-        forward chunking (kept for the rest of the run). Returns what was used and what changed."""
+        """Generates; when the device runs out of memory, retries with the fallback that can help the stage that ran
+        out (svd_batch.engine.pipeline.StageOutOfMemory), never one already applied. Returns what was used and what
+        changed."""
         changes: list[str] = []
         while True:
             try:
                 return self.generator.generate(image, params), params, "; ".join(changes)
-            except torch.cuda.OutOfMemoryError:
-                release_cuda_memory()
-            if params.decode_chunk_size > 1:
-                smaller = max(1, params.decode_chunk_size // 2)
-                changes.append(f"decode_chunk_size {params.decode_chunk_size} -> {smaller}")
-                params = dataclasses.replace(params, decode_chunk_size=smaller)
-            elif self.can_offload():
-                log.warning("out of GPU memory: switching to model offload + forward chunking for the rest of the run")
-                self.generator.pipe.enable_model_cpu_offload(device=self.hardware.device)
+            except StageOutOfMemory as oom:
+                release_memory(self.hardware.device)
+                fallback = self.fallback_for(oom.stage, params)
+                if fallback is None:
+                    tried = "; ".join(changes) or "no fallback can help that stage"
+                    raise OutOfMemory(
+                        f"out of device memory while {oom.stage}, even after: {tried}. Lower num_frames, "
+                        f"height/width, use hardware=lowvram, or free the device; then rerun with retry_failed=true"
+                    ) from None
+                params, change = fallback
+                changes.append(change)
+
+    def fallback_for(self, stage: str, params: SampleParams) -> tuple[SampleParams, str] | None:
+        """decoding -> halve the decode chunk (then offload); denoising -> model offload + forward chunking (the
+        decode chunk is left alone); encoding -> model offload. None when nothing left can help."""
+        if stage == "decoding" and params.decode_chunk_size > 1:
+            smaller = max(1, params.decode_chunk_size // 2)
+            return dataclasses.replace(
+                params, decode_chunk_size=smaller
+            ), f"decode_chunk_size {params.decode_chunk_size} -> {smaller}"
+        if not self.offloaded and self.can_offload():
+            log.warning("out of device memory while %s: switching to model offload for the rest of the run", stage)
+            self.generator.pipe.enable_model_cpu_offload(device=self.hardware.device)
+            self.offloaded = True
+            if stage == "denoising":
                 self.generator.pipe.unet.enable_forward_chunking()
-                self.offloaded = True
-                changes.append("model offload + forward chunking")
-            else:
-                tried = "; ".join(changes) or "no fallback available"
-                raise OutOfMemory(
-                    f"out of GPU memory even after: {tried}. Lower num_frames, height/width, use hardware=lowvram, "
-                    f"or free the GPU; then rerun with retry_failed=true"
-                ) from None
+                self.chunked = True
+                return params, "model offload + forward chunking"
+            return params, "model offload"
+        if stage == "denoising" and self.offloaded and not self.chunked:
+            self.generator.pipe.unet.enable_forward_chunking()
+            self.chunked = True
+            return params, "forward chunking"
+        return None
 
     def can_offload(self) -> bool:
         hw = self.hardware
         return (
-            hw.is_cuda
+            hw.on_accelerator
+            and hw.kind != "mps"  # unified memory: moving weights to the CPU frees nothing
             and hw.placement is Placement.resident
             and hw.compile_unet is not CompileScope.full  # offload hooks cannot run inside a whole-UNet graph
-            and not self.offloaded
         )
 
 
@@ -135,10 +153,9 @@ class OutOfMemory(SvdBatchError):
     pass
 
 
-def release_cuda_memory() -> None:
+def release_memory(device: str) -> None:
     gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    accelerator.empty_cache(device)
 
 
 def _describe(exc: Exception, job: Job | None = None) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from svd_batch.config import AttentionBackend, CompileScope, ConfigError, HardwareConfig, Placement, Precision
-from svd_batch.engine.accelerator import GpuInfo
+from svd_batch.engine.accelerator import GpuInfo, check_device, kind_of
 
 # Measured SVD-XT peaks (25 frames, 576x1024, fp16, one H100): resident 15.1 GiB, model offload with decode chunk 8
 # 11.0 GiB, low-memory recipe 7.55 GiB. `auto` picks the fastest profile that fits the GPU's free memory.
@@ -75,6 +75,7 @@ class Hardware:
     compile_backend: str = "inductor"
     inductor: dict[str, Any] = field(default_factory=dict)
     fast_paths: FastPaths = field(default_factory=FastPaths)
+    vae_float32: bool = False
 
     @property
     def torch_dtype(self):
@@ -90,8 +91,17 @@ class Hardware:
         return f"stepcache{self.step_cache_interval}" + ("+guidance" if self.step_cache_guidance else "")
 
     @property
+    def kind(self) -> str:
+        """cpu | cuda | npu | xpu | mps"""
+        return kind_of(self.device)
+
+    @property
     def is_cuda(self) -> bool:
-        return self.device.startswith("cuda")
+        return self.kind == "cuda"
+
+    @property
+    def on_accelerator(self) -> bool:
+        return self.kind != "cpu"
 
     @property
     def compiles(self) -> bool:
@@ -109,16 +119,16 @@ def fast_paths_of(cfg: HardwareConfig) -> FastPaths:
 
 def resolve_hardware(cfg: HardwareConfig, gpu: GpuInfo | None, plan: PlanFacts | None = None) -> Hardware:
     """Fills every `auto` field from the GPU (None: no GPU) and, for compiling, from the plan."""
-    device = cfg.device
+    device = check_device(cfg.device)
     if device == "auto":
-        device = "cuda" if gpu else "cpu"
-    if device.startswith("cuda") and gpu is None:
+        device = gpu.kind if gpu else "cpu"
+    kind = kind_of(device)
+    if kind != "cpu" and (gpu is None or gpu.kind != kind):
+        what = "a CUDA GPU" if kind == "cuda" else f"an accelerator of kind {kind!r}"
         raise ConfigError(
-            f"hardware={cfg.name} needs a CUDA GPU, but torch sees none; use hardware=auto or "
-            f"hardware=cpu (the tiny model runs on a CPU; full-size SVD needs a GPU)"
+            f"hardware={cfg.name} needs {what} (hardware.device={device}), but torch sees none; use hardware=auto "
+            f"or hardware=cpu (the tiny model runs on a CPU; full-size SVD needs an accelerator)"
         )
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ConfigError(f"hardware.device={device!r} is not supported: use auto, cpu, cuda or cuda:N")
 
     placement, dtype, chunking, decode_chunk = cfg.placement, cfg.dtype, cfg.forward_chunking, cfg.decode_chunk_size
     compile_unet, compile_vae = cfg.compile_unet, cfg.compile_vae
@@ -132,7 +142,11 @@ def resolve_hardware(cfg: HardwareConfig, gpu: GpuInfo | None, plan: PlanFacts |
         placement = Placement.resident if placement is Placement.auto else placement
         dtype = Precision.float32 if dtype is Precision.auto else dtype
         if cfg.name == "auto":
-            name, reason = "auto:cpu", "hardware=auto: no CUDA GPU found -> the 'cpu' profile (float32)"
+            name, reason = "auto:cpu", "hardware=auto: no accelerator found -> the 'cpu' profile (float32)"
+    elif placement is Placement.auto and kind == "mps":  # unified memory: offloading to the CPU frees nothing
+        placement = Placement.resident
+        if cfg.name == "auto":
+            name, reason = "auto:mps", f"hardware=auto: {gpu.name} -> the 'mps' profile (resident, unified memory)"
     elif placement is Placement.auto:
         memory = gpu.free_gib if gpu.free_gib is not None else gpu.total_gib
         where = f"{gpu.name} with {memory:.0f} GiB {'free' if gpu.free_gib is not None else 'in total'}"
@@ -144,7 +158,7 @@ def resolve_hardware(cfg: HardwareConfig, gpu: GpuInfo | None, plan: PlanFacts |
             placement, profile, chunking = Placement.model_offload, "lowmem", True
             decode_chunk = decode_chunk or 2
         why = ""
-        if compile_unet is CompileScope.auto and placement is Placement.resident:
+        if compile_unet is CompileScope.auto and placement is Placement.resident and kind == "cuda":
             compiled, why = compile_pays(plan)
             if compiled:
                 compile_unet, profile = CompileScope.full, "h100"
@@ -179,7 +193,9 @@ def resolve_hardware(cfg: HardwareConfig, gpu: GpuInfo | None, plan: PlanFacts |
         compile_background=cfg.compile_background,
         compile_backend=cfg.compile_backend,
         inductor=dict(cfg.inductor),
-        fast_paths=FastPaths() if name == "auto:cpu" else fast_paths_of(cfg),  # auto on a CPU is the cpu profile
+        vae_float32=cfg.vae_float32,
+        # auto's fast paths were measured on CUDA; elsewhere it is the plain profile
+        fast_paths=FastPaths() if cfg.name == "auto" and kind != "cuda" else fast_paths_of(cfg),
     )
 
 
@@ -212,6 +228,8 @@ def describe(hw: Hardware) -> str:
     ]
     if hw.forward_chunking:
         settings.append("forward_chunking")
+    if hw.vae_float32:
+        settings.append("vae float32")
     if hw.compile_unet is not CompileScope.none:
         mode = f", mode={hw.compile_mode}" if hw.compile_mode else ""
         settings.append(f"compiled unet ({hw.compile_unet.value}{mode})")

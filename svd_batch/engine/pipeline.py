@@ -16,6 +16,7 @@ from diffusers import StableVideoDiffusionPipeline
 from PIL import Image
 
 from svd_batch.config import SampleParams, SvdBatchError
+from svd_batch.engine import accelerator
 
 
 class BadOutputError(SvdBatchError):
@@ -36,15 +37,23 @@ class Generation:
     peak_vram_gib: float | None  # None on the CPU
 
 
+class StageOutOfMemory(SvdBatchError):
+    """The device ran out of memory in one stage: encode (CLIP + VAE encoder), denoise (the UNet) or decode (the VAE
+    decoder). The worker picks the fallback that can help that stage."""
+
+    def __init__(self, stage: str, error: BaseException):
+        super().__init__(f"out of device memory while {stage}: {str(error).splitlines()[0][:200]}")
+        self.stage = stage
+
+
 class StageClock:
-    """Wall-clock marks that wait for queued GPU work first, so each stage is charged its own kernels."""
+    """Wall-clock marks that wait for the device's queued work first, so each stage is charged its own kernels."""
 
     def __init__(self, device: torch.device):
-        self.cuda = device.type == "cuda"
+        self.device = device
 
     def now(self) -> float:
-        if self.cuda:
-            torch.cuda.synchronize()
+        accelerator.synchronize(self.device)
         return time.perf_counter()
 
 
@@ -98,30 +107,39 @@ class VideoGenerator:
 
     def generate(self, image: Image.Image, params: SampleParams) -> Generation:
         clock = StageClock(self.device)
-        if clock.cuda:
-            torch.cuda.reset_peak_memory_stats(self.device)
+        accelerator.reset_peak_memory(self.device)
         start = clock.now()
         with FirstCallMarks(clock, {"denoise": self.pipe.unet}) as marks:  # first UNet call: encoding is done
-            latents = self.pipe(
-                image,
-                **call_arguments(params),
-                # a CPU generator gives the same noise on every device, as the seed guide's torch.manual_seed does
-                generator=torch.Generator("cpu").manual_seed(params.seed),
-                output_type="latent",
-            ).frames
+            try:
+                latents = self.pipe(
+                    image,
+                    **call_arguments(params),
+                    # a CPU generator gives the same noise on every device, as the seed guide's torch.manual_seed does
+                    generator=torch.Generator("cpu").manual_seed(params.seed),
+                    output_type="latent",
+                ).frames
+            except Exception as exc:
+                if accelerator.is_out_of_memory(exc):
+                    raise StageOutOfMemory("denoising" if "denoise" in marks else "encoding", exc) from exc
+                raise
         denoised = clock.now()
-        frames = self.decode(latents, params)
+        try:
+            frames = self.decode(latents, params)
+        except Exception as exc:
+            if accelerator.is_out_of_memory(exc):
+                raise StageOutOfMemory("decoding", exc) from exc
+            raise
         decoded = clock.now()
 
         encode_end = marks.get("denoise", denoised)
         times = StageTimes(encode_s=encode_end - start, denoise_s=denoised - encode_end, decode_s=decoded - denoised)
-        peak = torch.cuda.max_memory_allocated(self.device) / 2**30 if clock.cuda else None
-        return Generation(frames=frames, times=times, peak_vram_gib=peak)
+        return Generation(frames=frames, times=times, peak_vram_gib=accelerator.peak_memory_gib(self.device))
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, params: SampleParams) -> np.ndarray:
         """The pipeline's own decode, then its post-processing and PIL rounding done on the device: the same float32
         arithmetic, a quarter of the bytes to copy back."""
+        latents = latents.to(self.pipe.vae.dtype)  # a float32 VAE (hardware.vae_float32) decodes float32 latents
         video = self.pipe.decode_latents(latents, params.num_frames, params.decode_chunk_size)[0]  # (C, F, H, W)
         self.pipe.maybe_free_model_hooks()  # under model offload, returns the VAE to the CPU as a plain call does
         if not torch.isfinite(video).all():

@@ -12,7 +12,7 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 
 from svd_batch.config import CompileScope, Placement
-from svd_batch.engine import step_cache, unet_fast
+from svd_batch.engine import accelerator, step_cache, unet_fast
 from svd_batch.engine.compiled import BuildQueue, Compiler, CompileSettings, aot_compile_available
 from svd_batch.engine.hardware import FastPaths, Hardware
 
@@ -49,6 +49,8 @@ def prepare_pipeline(
 ) -> StableVideoDiffusionPipeline:
     """Places the pipeline as the profile says (the weights are already in `hw.dtype`) and installs its fast paths
     and compiled graphs."""
+    if hw.vae_float32:
+        pipe.vae.to(torch.float32)  # the pipeline decodes in the VAE's dtype (VideoGenerator.decode)
     if hw.placement is Placement.resident:
         pipe.to(hw.device)
     elif hw.placement is Placement.model_offload:
@@ -112,5 +114,4 @@ def reset_pipeline(pipe: StableVideoDiffusionPipeline, unet: torch.nn.Module, de
             module._chunk_size = None  # undo enable_forward_chunking()
     torch._dynamo.reset()
     pipe.to(device)
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
+    accelerator.empty_cache(device)
