@@ -210,12 +210,24 @@ class WorkersConfig:
 
 
 @dataclass
+class QualityConfig:
+    """Per-job measures of what each video shows (svd_batch/results/quality.py): index columns, W&B, the summary."""
+
+    enabled: bool = True
+    metrics: list[str] = field(
+        default_factory=lambda: ["motion_px", "subject_similarity", "first_frame_psnr", "flicker"]
+    )
+
+
+@dataclass
 class ReportConfig:
     grids: bool = True  # comparison grid videos per image (output_dir/grids/)
     gallery: bool = True  # output_dir/index.html
     rows: str | None = None  # grid rows: a parameter, `model` or `hardware`; None: the swept one with most values
     cols: str | None = None  # along the columns; None: the next swept one
     max_tile_width: int = 256  # tiles are scaled down to this width
+    # python -m svd_batch.report only: measure the videos that lack quality measures (svd_batch/results/backfill.py)
+    quality: bool = False
 
 
 @dataclass
@@ -247,6 +259,7 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)
     workers: WorkersConfig = field(default_factory=WorkersConfig)
     manifest: str | None = None  # CSV of images; None runs the sample images bundled with svd-batch
@@ -355,6 +368,12 @@ def load_config(cfg: DictConfig) -> Config:
             f"hardware.device={config.hardware.device!r} is not a device svd-batch knows: use auto, cpu, cuda[:N], "
             f"npu[:N], xpu[:N] or mps"
         )
+    known = ("motion_px", "subject_similarity", "first_frame_psnr", "flicker")
+    for metric in config.quality.metrics:
+        if metric not in known:
+            problems.append(
+                f"quality.metrics: {metric!r} is not a measure svd-batch has; use any of {', '.join(known)}"
+            )
     if config.workers.lease_s <= 0:
         problems.append(f"workers.lease_s must be positive, got {config.workers.lease_s}")
     if config.image_timeout_s <= 0:

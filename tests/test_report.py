@@ -66,7 +66,8 @@ def test_gallery_lists_every_job_with_its_video_or_error(swept_run):
             assert (swept_run.output_dir / job["output"]).is_file()
         else:
             assert "missing.png: no such file" in job["error"]
-    assert set(data["stages"]) == {"load_image", "encode", "denoise", "decode", "export", "total"}
+    assert set(data["stages"]) == {"load_image", "encode", "denoise", "decode", "export", "quality", "total"}
+    assert data["measures"] == ["motion_px", "subject_similarity", "first_frame_psnr", "flicker"]
     assert "http" not in page.replace("http(s)", "")  # self-contained: nothing to fetch
 
 
@@ -98,6 +99,8 @@ def test_gallery_in_headless_chromium_shows_and_plays_every_video(swept_run, tmp
     assert len(videos) == 8
     assert all('data-ready="1"' in attributes for _, attributes in videos), "a video did not decode"
     assert dom.count('class="job failed"') == 8 and "missing.png: no such file" in dom
+    assert len(re.findall(r'<div class="params measures">motion_px=[\d.]+ subject_similarity=', dom)) == 8  # ok cards
+    assert len(re.findall(r'<polyline class="motion-line" points="\d', dom)) == 1  # the motion plot: one image
 
     shot = tmp_path / "gallery.png"
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,900", page], capture_output=True, timeout=120)

@@ -134,6 +134,7 @@ def test_wandb_offline_logs_every_job_and_the_summary(make_config, two_images):
     [table] = wandb_run.glob("files/media/table/jobs_*.table.json")
     columns = json.loads(table.read_text())["columns"]
     assert columns[:5] == ["job_id", "id", "status", "video", "thumbnail"] and "motion_bucket_id" in columns
+    assert {"motion_px", "subject_similarity", "first_frame_psnr", "flicker"} <= set(columns)  # quality measures
     logged = next(wandb_run.glob("*.wandb")).read_bytes()
     assert b"jobs_ok" in logged  # the summary
     assert b"job/time_denoise_s" in logged and b"job/time_decode_s" in logged  # stage-time charts per job

@@ -40,15 +40,18 @@ class JobLoop:
         claims: Claims | None = None,
         done: Callable[[str], bool] | None = None,
         on_record: Callable[[int, JobRecord], None] | None = None,
+        measure: Callable[[np.ndarray], dict[str, float]] | None = None,
     ):
         """`claims`: settles which worker renders a job (None: this process owns the folder, e.g. the bench).
         `done(job_id)`: whether a job needs no more work (asked before taking over a dead worker's job).
-        `on_record(n, record)`: called on this thread for each journalled record (tracking, logging)."""
+        `on_record(n, record)`: called on this thread for each journalled record (tracking, logging).
+        `measure(frames)`: quality measures computed on the export thread (svd_batch.results.quality)."""
         self.out = out
         self.export = export
         self.claims = claims
         self.done = done or (lambda job_id: False)
         self.on_record = on_record
+        self.measure = measure
         self.worker = claims.me.worker_id if claims else ""
         self.abandoned: list[str] = []  # jobs this worker rendered but lost to another
         self.render_log = os.environ.get(RENDER_LOG_ENV)
@@ -91,12 +94,23 @@ class JobLoop:
         if not self._still_mine(claim, "exporting"):
             return None
         if frames is not None:
+            self._measure(record, frames)
             self._export(record, frames)
         if not self._still_mine(claim, "recording"):
             return None  # its files stay: the new holder's export replaces them atomically
         record.finished_at = utc_timestamp()
         self.out.append(record)
         return record
+
+    def _measure(self, record: JobRecord, frames: np.ndarray) -> None:
+        if self.measure is None:
+            return
+        started = time.perf_counter()
+        try:
+            record.quality.update(self.measure(frames))
+        except Exception as exc:  # a measure that fails leaves its columns empty; the video is still good
+            log.warning("job %s: quality measures failed: %s", record.job_id, describe_error(exc))
+        record.times["time_quality_s"] = record.times.get("time_quality_s", 0.0) + time.perf_counter() - started
 
     def _export(self, record: JobRecord, frames: np.ndarray) -> None:
         try:

@@ -37,8 +37,10 @@ TIME_COLUMNS = (
     "time_denoise_s",
     "time_decode_s",
     "time_export_s",
+    "time_quality_s",
     "time_total_s",
 )
+QUALITY_COLUMNS = ("motion_px", "subject_similarity", "first_frame_psnr", "flicker")  # svd_batch/results/quality.py
 INDEX_COLUMNS = (
     "job_id",
     "id",
@@ -51,6 +53,7 @@ INDEX_COLUMNS = (
     "model",
     "hardware",
     *TIME_COLUMNS,
+    *QUALITY_COLUMNS,
     "peak_vram_gib",
     "fallback",
     "worker",
@@ -80,6 +83,7 @@ class JobRecord:
     poster: str = ""  # thumbnail (middle frame), relative to the output folder
     error: str = ""
     times: dict[str, float] = field(default_factory=dict)  # TIME_COLUMNS -> seconds
+    quality: dict[str, float] = field(default_factory=dict)  # QUALITY_COLUMNS -> value
     peak_vram_gib: float | None = None
     fallback: str = ""  # what an out-of-memory retry changed, e.g. "decode_chunk_size 8 -> 4"
     worker: str = ""  # the worker that rendered it (svd_batch.batch.claims.WorkerInfo.worker_id)
@@ -103,6 +107,7 @@ class JobRecord:
             "model": self.model,
             "hardware": self.hardware,
             **{c: _rounded(self.times.get(c)) for c in TIME_COLUMNS},
+            **{c: _rounded(self.quality.get(c)) for c in QUALITY_COLUMNS},
             "peak_vram_gib": _rounded(self.peak_vram_gib),
             "fallback": self.fallback,
             "worker": self.worker,
@@ -178,7 +183,11 @@ class JournalReader:
                 if record is None:
                     continue
                 known = self.latest.get(record.job_id)
-                if known is None or record.finished_at >= known.finished_at:
+                # the newest wins; at the same time, the one with more quality measures (a backfill)
+                if known is None or (record.finished_at, len(record.quality)) >= (
+                    known.finished_at,
+                    len(known.quality),
+                ):
                     self.latest[record.job_id] = record
         return self.latest
 

@@ -9,6 +9,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from svd_batch.engine.compiled import Compiler
 from svd_batch.engine.hardware import Hardware
 from svd_batch.engine.pipeline import Generation, StageOutOfMemory, VideoGenerator
 from svd_batch.engine.prepare import prepare_pipeline
+from svd_batch.results.quality import first_frame_psnr, frame_metrics
 from svd_batch.results.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,10 @@ class BatchRunner:
         self.tracker = tracker
         self.offloaded = hardware.placement is not Placement.resident  # an offload fallback switches it on
         self.chunked = hardware.forward_chunking
-        self.loop = JobLoop(out, config.export, claims, done, on_record=self._log_record)
+        quality = config.quality
+        self.metrics = tuple(quality.metrics) if quality.enabled else ()
+        measure = partial(frame_metrics, wanted=self.metrics) if set(self.metrics) & {"motion_px", "flicker"} else None
+        self.loop = JobLoop(out, config.export, claims, done, on_record=self._log_record, measure=measure)
 
     def run_jobs(self, jobs: list[Job], progress: bool = True) -> list[JobRecord]:
         """Claims, renders, exports and journals each job (svd_batch.batch.loop); returns the records journalled."""
@@ -94,7 +99,22 @@ class BatchRunner:
         record.times["time_denoise_s"] = generation.times.denoise_s
         record.times["time_decode_s"] = generation.times.decode_s
         record.peak_vram_gib = generation.peak_vram_gib
+        self.measure_against_input(record, generation.frames, image)
         return record, generation.frames
+
+    def measure_against_input(self, record: JobRecord, frames: np.ndarray, image) -> None:
+        """The measures that need the conditioning image: first-frame PSNR, and CLIP similarity through the loaded
+        image encoder (one batched call on the device). The frame-only ones run on the export thread."""
+        started = time.perf_counter()
+        try:
+            if "first_frame_psnr" in self.metrics:
+                record.quality["first_frame_psnr"] = first_frame_psnr(frames, np.asarray(image.convert("RGB")))
+            if "subject_similarity" in self.metrics:
+                record.quality["subject_similarity"] = self.generator.subject_similarity(frames, image)
+        except Exception as exc:  # a measure that fails leaves its column empty; the video is still good
+            log.warning("job %s: quality measures failed: %s", record.job_id, _describe(exc))
+        if self.metrics:
+            record.times["time_quality_s"] = time.perf_counter() - started
 
     def generate_fitting(self, image, params: SampleParams) -> tuple[Generation, SampleParams, str]:
         """Generates; when the device runs out of memory, retries with the fallback that can help the stage that ran

@@ -136,6 +136,16 @@ class VideoGenerator:
         return Generation(frames=frames, times=times, peak_vram_gib=accelerator.peak_memory_gib(self.device))
 
     @torch.no_grad()
+    def subject_similarity(self, frames: np.ndarray, image: Image.Image) -> float:
+        """Mean cosine similarity of each frame's CLIP image embedding with the conditioning image's, through the
+        pipeline's own image encoder and preprocessing, in one batched call."""
+        pictures = [image, *(Image.fromarray(frame) for frame in frames)]
+        embeddings = self.pipe._encode_image(pictures, self.device, 1, False)[:, 0].float()
+        self.pipe.maybe_free_model_hooks()  # under model offload, the encoder goes back to the CPU
+        similarity = torch.nn.functional.cosine_similarity(embeddings[1:], embeddings[:1], dim=-1)
+        return float(similarity.mean())
+
+    @torch.no_grad()
     def decode(self, latents: torch.Tensor, params: SampleParams) -> np.ndarray:
         """The pipeline's own decode, then its post-processing and PIL rounding done on the device: the same float32
         arithmetic, a quarter of the bytes to copy back."""

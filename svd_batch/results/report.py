@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from svd_batch.batch.records import INDEX_NAME, TIME_COLUMNS
+from svd_batch.batch.records import INDEX_NAME, QUALITY_COLUMNS, TIME_COLUMNS
 from svd_batch.config import REPORT_AXES, ExportConfig, ExportFormat, ReportConfig
 from svd_batch.results.export import export_frames, partial_name, read_frames
 
@@ -131,7 +131,8 @@ def gallery(output_dir: Path, grids: list[Path], cfg: ReportConfig | None = None
     rows, cols = grid_axes(index, cfg or ReportConfig())
     page = _PAGE.format(
         title=html.escape(f"svd-batch: {output_dir.name}"),
-        data=json.dumps({"jobs": jobs, "params": list(REPORT_AXES), "stages": stages, "summary": summary,
+        data=json.dumps({"jobs": jobs, "params": list(REPORT_AXES), "measures": list(QUALITY_COLUMNS),
+                         "stages": stages, "summary": summary,
                          "grids": [g.relative_to(output_dir).as_posix() for g in grids],
                          "rows": rows, "cols": cols}).replace("</", "<\\/"),
     )  # fmt: skip
@@ -173,6 +174,7 @@ table.sweep td {{ width: 260px; }} h2 {{ font-size: 16px; margin-top: 20px; }}
 </style></head><body>
 <h1>{title}</h1>
 <div id="summary"></div><svg id="chart" width="420" height="140" role="img" aria-label="mean stage times"></svg>
+<svg id="motion" width="420" height="180" role="img" aria-label="measured motion per swept value"></svg>
 <div id="grids"></div>
 <div class="bar">
   <label>status <select id="status">
@@ -194,15 +196,40 @@ const longest = Math.max(...stages.map(([, v]) => v), 1e-9);
 $('chart').innerHTML = stages.map(([k, v], i) => `<text x="0" y="${{i * 22 + 15}}" fill="#ccc">${{k}}</text>
   <rect x="90" y="${{i * 22 + 3}}" height="16" width="${{Math.max(1, 250 * v / longest)}}" fill="#4a9"></rect>
   <text x="${{95 + 250 * v / longest}}" y="${{i * 22 + 15}}" fill="#ccc">${{v.toFixed(2)}} s</text>`).join('');
+// measured motion against the most-swept parameter: a line per image (how the setting moves the video)
+function motionPlot() {{
+  const ok = D.jobs.filter((j) => j.status === 'ok' && j.motion_px !== null && j.motion_px !== undefined);
+  const axis = D.rows;
+  if (!axis || !ok.length) return '';
+  const xs = [...new Set(ok.map((j) => j[axis]))].sort((a, b) => (a > b) - (a < b));
+  const top = Math.max(...ok.map((j) => j.motion_px), 1e-9);
+  const px = (i) => 50 + (xs.length > 1 ? i * 340 / (xs.length - 1) : 170), py = (v) => 150 - 130 * v / top;
+  const lines = [...new Set(ok.map((j) => j.id))].map((id, n) => {{
+    const points = xs.map((x, i) => {{
+      const v = ok.filter((j) => j.id === id && j[axis] === x).map((j) => j.motion_px);
+      return v.length ? `${{px(i)}},${{py(v.reduce((a, b) => a + b, 0) / v.length)}}` : null;
+    }}).filter(Boolean).join(' ');
+    return `<polyline class="motion-line" points="${{points}}" fill="none" stroke="hsl(${{n * 67}},60%,60%)"
+      stroke-width="2"><title>${{esc(id)}}</title></polyline>`;
+  }});
+  const ticks = xs.map((x, i) => `<text x="${{px(i)}}" y="170" fill="#ccc" text-anchor="middle">${{esc(x)}}</text>`);
+  return `<text x="0" y="12" fill="#ccc">motion_px by ${{esc(axis)}} (max ${{top.toPrecision(3)}})</text>
+    ${{ticks.join('')}}${{lines.join('')}}`;
+}}
+$('motion').innerHTML = motionPlot();
 $('grids').innerHTML = D.grids.map((g) => `<div class="grid"><h3>${{esc(g)}}</h3>
   <video src="${{esc(g)}}" controls loop muted playsinline></video></div>`).join('');
-$('sort').innerHTML = ['id', 'status', ...D.params, 'time_total_s'].map((p) => `<option>${{p}}</option>`).join('');
+$('sort').innerHTML = ['id', 'status', ...D.params, ...D.measures, 'time_total_s']
+  .map((p) => `<option>${{p}}</option>`).join('');
+const fmt = (v) => (v === null || v === undefined ? 'n/a' : Number(v).toPrecision(3));
 const card = (j) => `<div class="job ${{j.status}}" data-job="${{j.job_id}}">
     <b>${{esc(j.id)}}</b> ${{j.status}}<br>
     ${{j.status === 'ok' ? `<video src="${{esc(j.output)}}" poster="${{esc(j.poster ?? '')}}" controls loop muted
         playsinline preload="metadata"></video>`
                          : `<div class="error">${{esc(j.error ?? '')}}</div>`}}
-    <div class="params">${{D.params.map((p) => `${{p}}=${{j[p]}}`).join(' ')}}</div></div>`;
+    <div class="params">${{D.params.map((p) => `${{p}}=${{j[p]}}`).join(' ')}}</div>
+    <div class="params measures">${{D.measures.filter((m) => j[m] !== null && j[m] !== undefined)
+      .map((m) => `${{m}}=${{fmt(j[m])}}`).join(' ')}}</div></div>`;
 const uniq = (jobs, key) => [...new Set(jobs.map((j) => j[key]))].sort((a, b) => (a > b) - (a < b));
 // one section per image: its videos in a table by the two swept parameters (the grids' axes)
 function section(id, jobs) {{

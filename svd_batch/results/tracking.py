@@ -7,11 +7,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from svd_batch.batch.records import TIME_COLUMNS, JobRecord
+from svd_batch.batch.records import QUALITY_COLUMNS, TIME_COLUMNS, JobRecord
 from svd_batch.config import SAMPLE_PARAM_NAMES, TrackingConfig, TrackingMode
 
 TABLE_COLUMNS = [
-    "job_id", "id", "status", "video", "thumbnail", *SAMPLE_PARAM_NAMES, *TIME_COLUMNS, "peak_vram_gib", "error",
+    "job_id", "id", "status", "video", "thumbnail", *SAMPLE_PARAM_NAMES, *TIME_COLUMNS, *QUALITY_COLUMNS,
+    "peak_vram_gib", "error",
 ]  # fmt: skip
 VIDEO_SUFFIXES = {".mp4", ".gif"}  # what wandb.Video plays from a file
 
@@ -52,6 +53,7 @@ class Tracker:
             return
         metrics: dict[str, Any] = {"job/index": index, "job/ok": int(record.ok)}
         metrics.update({f"job/{k}": v for k, v in record.times.items()})
+        metrics.update({f"quality/{k}": v for k, v in record.quality.items()})
         if record.peak_vram_gib is not None:
             metrics["job/peak_vram_gib"] = record.peak_vram_gib
         media = None
@@ -71,6 +73,7 @@ class Tracker:
                 thumbnail,
                 *(record.params.get(n) for n in SAMPLE_PARAM_NAMES),
                 *(record.times.get(c) for c in TIME_COLUMNS),
+                *(record.quality.get(c) for c in QUALITY_COLUMNS),
                 record.peak_vram_gib,
                 record.error,
             ]
@@ -86,10 +89,24 @@ class Tracker:
         if gallery is not None:  # a file in the run's folder is uploaded with it (wandb.save would symlink and warn)
             shutil.copy2(gallery, Path(self.run.dir) / gallery.name)
 
+    def motion_plots(self) -> dict[str, Any]:
+        """One chart per swept parameter: its value against the measured motion, a point per video."""
+        plots = {}
+        motion = TABLE_COLUMNS.index("motion_px")
+        for name in SAMPLE_PARAM_NAMES:
+            column = TABLE_COLUMNS.index(name)
+            points = [[row[column], row[motion]] for row in self.rows if row[motion] is not None]
+            if len({x for x, _ in points}) > 1:
+                data = self.wandb.Table(columns=[name, "motion_px"], data=points)
+                title = f"measured motion by {name}"
+                plots[f"quality/motion_px_by_{name}"] = self.wandb.plot.scatter(data, name, "motion_px", title=title)
+        return plots
+
     def finish(self, summary: dict[str, Any]) -> None:
         if not self.run:
             return
         if self.rows:
-            self.run.log({"jobs": self.wandb.Table(columns=TABLE_COLUMNS, data=self.rows, allow_mixed_types=True)})
+            table = self.wandb.Table(columns=TABLE_COLUMNS, data=self.rows, allow_mixed_types=True)
+            self.run.log({"jobs": table, **self.motion_plots()})
         self.run.summary.update(summary)
         self.run.finish()

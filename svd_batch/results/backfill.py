@@ -1,0 +1,63 @@
+"""Quality measures for videos already in a folder (written with `quality.enabled=false`, or by an svd-batch without
+them): from the video files and the source images, appended as updated records to a journal of their own, so the
+index rebuilt from the journals carries them (`python -m svd_batch.report output_dir=DIR report.quality=true`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from svd_batch.batch.images import fit_image, load_image
+from svd_batch.batch.records import QUALITY_COLUMNS, JobRecord, OutputFolder
+from svd_batch.config import FitPolicy
+from svd_batch.results.export import read_frames
+from svd_batch.results.quality import first_frame_psnr, frame_metrics
+
+log = logging.getLogger(__name__)
+
+
+def folder_setting(root: Path, key: str, default: str) -> str:
+    """A setting of the runs that wrote the folder (configs/<worker>.yaml; the newest wins)."""
+    configs = sorted((root / "configs").glob("*.yaml"), key=lambda p: p.stat().st_mtime)
+    for path in reversed(configs):
+        value = OmegaConf.select(OmegaConf.load(path), key)
+        if value is not None:
+            return str(value)
+    return default
+
+
+def backfill_quality(root: Path, similarity=None) -> int:
+    """Measures every ok job whose record lacks a measure; returns how many were measured. `similarity(frames,
+    image)`: the CLIP measure, when a model is at hand (None leaves subject_similarity empty)."""
+    reader = OutputFolder(root)
+    wanted = [c for c in QUALITY_COLUMNS if c != "subject_similarity" or similarity is not None]
+    missing = [r for r in reader.records().values() if r.ok and any(c not in r.quality for c in wanted)]
+    if not missing:
+        return 0
+    fit = FitPolicy(folder_setting(root, "image_fit", "crop"))
+    out = OutputFolder(root, f"backfill-{socket.gethostname()}-{os.getpid()}")
+    out.open()
+    for record in missing:
+        out.append(measure_record(root, record, fit, wanted, similarity))
+    return len(missing)
+
+
+def measure_record(root: Path, record: JobRecord, fit: FitPolicy, wanted: list[str], similarity) -> JobRecord:
+    frames = read_frames(root / record.output)
+    record.quality.update(frame_metrics(frames, wanted))
+    try:
+        image = fit_image(load_image(record.image), frames.shape[2], frames.shape[1], fit)
+    except Exception as exc:  # the source image moved or went away: the frame-only measures still count
+        log.warning("job %s: cannot read its image %s (%s): first_frame_psnr stays empty", record.job_id,
+                    record.image, exc)  # fmt: skip
+        return record
+    if "first_frame_psnr" in wanted:
+        record.quality["first_frame_psnr"] = first_frame_psnr(frames, np.asarray(image.convert("RGB")))
+    if similarity is not None:
+        record.quality["subject_similarity"] = similarity(frames, image)
+    return record
