@@ -38,11 +38,13 @@ def compose_cfg(cache_dir: Path):
 
 @pytest.fixture
 def make_config(compose_cfg, tmp_path: Path) -> Callable[..., Config]:
-    """A typed Config for an in-process run into tmp_path/out, W&B off and 2 steps unless overridden."""
+    """A typed Config for an in-process run into tmp_path/out, W&B and quality measures off, 2 steps, unless
+    overridden."""
 
     def _make(*overrides: str) -> Config:
-        # 2 denoising steps unless a test says otherwise: every code path, a quarter of the tiny model's work
-        defaults = (f"output_dir={tmp_path / 'out'}", "tracking.mode=disabled", "sample.num_inference_steps=2")
+        # 2 denoising steps and no quality measures unless a test says otherwise: every code path, less CPU time
+        defaults = (f"output_dir={tmp_path / 'out'}", "tracking.mode=disabled", "sample.num_inference_steps=2",
+                    "quality.enabled=false")  # fmt: skip
         return load_config(compose_cfg(*defaults, *overrides))
 
     return _make

@@ -79,7 +79,7 @@ def test_a_video_of_its_input_scores_as_faithful_and_noise_does_not(tiny_generat
 
 def test_every_job_gets_its_measures_in_the_index(make_config, two_images):
     result = run(make_config(f"manifest={two_images}", "sweep=none", "sample.num_frames=4", "sweep.grid.seed=[1,2]",
-                             "tracking.mode=offline"))  # fmt: skip
+                             "tracking.mode=offline", "quality.enabled=true"))  # fmt: skip
     index = pd.read_csv(result.output_dir / "index.csv")
     assert index[list(QUALITY_COLUMNS)].notna().all().all() and (index.time_quality_s > 0).all()
     assert index.subject_similarity.between(-1, 1).all() and (index.motion_px >= 0).all()
@@ -96,7 +96,7 @@ def test_every_job_gets_its_measures_in_the_index(make_config, two_images):
 
 def test_measures_can_be_chosen_or_turned_off(make_config, two_images, tmp_path):
     chosen = run(make_config(f"manifest={two_images}", "sweep=none", "sample.num_frames=4",
-                             "quality.metrics=[flicker]"))  # fmt: skip
+                             "quality.enabled=true", "quality.metrics=[flicker]"))  # fmt: skip
     assert all(set(r.quality) == {"flicker"} for r in chosen.records)
     off = run(make_config(f"manifest={two_images}", "sweep=none", "sample.num_frames=4", "sample.seed=3",
                           "quality.enabled=false"))  # fmt: skip
@@ -106,7 +106,7 @@ def test_measures_can_be_chosen_or_turned_off(make_config, two_images, tmp_path)
 
 
 def test_the_report_backfills_measures_for_a_folder_written_without_them(make_config, two_images, cache_dir):
-    result = run(make_config(f"manifest={two_images}", "sweep=none", "sample.num_frames=4"))
+    result = run(make_config(f"manifest={two_images}", "sweep=none", "sample.num_frames=4", "quality.enabled=true"))
     measured = {r.job_id: dict(r.quality) for r in result.records}  # what the run measured on its frames
     [journal] = (result.output_dir / "journals").glob("*.jsonl")
     records = [parse_journal_line(line) for line in journal.read_text().splitlines()]

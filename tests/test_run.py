@@ -127,7 +127,7 @@ def test_per_row_parameters_and_export_formats(make_config, tmp_path):
 
 
 def test_wandb_offline_logs_every_job_and_the_summary(make_config, two_images):
-    result = run(make_config(f"manifest={two_images}", "sweep=none", "tracking.mode=offline"))
+    result = run(make_config(f"manifest={two_images}", "sweep=none", "tracking.mode=offline", "quality.enabled=true"))
     wandb_run = result.tracking_dir
     assert wandb_run is not None and wandb_run.parent == result.output_dir / "wandb"
     assert len(list(wandb_run.glob("files/media/videos/**/*.mp4"))) == 2
@@ -145,7 +145,8 @@ def test_a_basic_multirun_is_one_result_set_whose_grids_tile_every_job(cache_dir
     sweep_dir = tmp_path / "sweep-motion"
     result = run_cli(
         "-m", "sample.motion_bucket_id=20,200", "sweep=none", f"manifest={two_images}", "tracking.mode=disabled",
-        f"hydra.sweep.dir={sweep_dir}", "sample.num_frames=4", "sample.num_inference_steps=2", cwd=tmp_path,
+        f"hydra.sweep.dir={sweep_dir}", "sample.num_frames=4", "sample.num_inference_steps=2", "quality.enabled=false",
+        cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     index = pd.read_csv(sweep_dir / "index.csv")  # the sweep's folder holds every job of every multirun job

@@ -43,7 +43,7 @@ def test_three_workers_started_apart_share_twelve_jobs_and_a_killed_ones_job_is_
     out, log = tmp_path / "out", tmp_path / "renders.log"
     args = [sys.executable, str(REPO / "run.py"), f"manifest={manifest}", f"output_dir={out}", "tracking.mode=disabled",
             "sweep=none", "sweep.grid.seed=[1,2]", "sweep.grid.motion_bucket_id=[60,120]", "sample.num_frames=4",
-            "sample.num_inference_steps=2", "report.grids=false"]  # fmt: skip
+            "sample.num_inference_steps=2", "report.grids=false", "quality.enabled=false"]  # fmt: skip
     env = {**os.environ, RENDER_LOG_ENV: str(log)}
     workers = []
     for _ in range(3):
@@ -142,7 +142,7 @@ def multirun(tmp_path: Path, manifest: Path, *overrides: str) -> subprocess.Comp
     return subprocess.run(
         [sys.executable, str(REPO / "run.py"), "-m", "hydra/launcher=submitit_local", f"manifest={manifest}",
          f"hydra.sweep.dir={tmp_path / 'sweep'}", "tracking.mode=disabled", "sweep=none", "sample.num_frames=4",
-         "sample.num_inference_steps=2", "hydra.launcher.timeout_min=10", *overrides],
+         "sample.num_inference_steps=2", "hydra.launcher.timeout_min=10", "quality.enabled=false", *overrides],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
