@@ -52,6 +52,7 @@ from svd_batch.engine.hardware import Hardware, resolve_hardware
 from svd_batch.engine.models import load_pipeline
 from svd_batch.engine.pipeline import FirstCallMarks, StageClock, call_arguments
 from svd_batch.engine.prepare import make_compiler, reset_pipeline
+from svd_batch.results.quality import frame_metrics
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,9 @@ class Result:
     floor_fraction: float | None = None
     max_abs_diff: int | None = None  # frames vs the reference configuration, uint8 levels
     psnr_db: float | None = None
+    quality_s: float | None = None  # svd-batch's per-video quality measures (svd_batch/results/quality.py)
+    # |measure of this configuration's captured video - the reference's|: an approximation in the user's terms
+    quality_diff: dict[str, float] | None = None
     skipped: str | None = None
 
 
@@ -238,6 +242,8 @@ def run_profile(
         result, [r.times["time_total_s"] for r in timed], [_stages(r) for r in timed], [r.peak_vram_gib for r in timed]
     )
     result.s_per_video = wall / len(timed)  # exports overlap the next job, so wall time is what a batch costs
+    costs = [r.times["time_quality_s"] for r in timed if "time_quality_s" in r.times]
+    result.quality_s = sum(costs) / len(costs) if costs else None
     if compiler is not None:
         builds = [meta["build_s"] for meta in compiler.used_artifacts() if meta.get("build_s") is not None]
         result.compile_s = max(builds) if builds else None
@@ -482,6 +488,9 @@ def finish_report(meta, results: list[Result], frames, reference: str, floor_s: 
             r.max_abs_diff = int(diff.max())
             mse = float((diff.astype(np.float64) ** 2).mean())
             r.psnr_db = float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+            wanted = ("motion_px", "flicker")
+            measured, reference_measures = frame_metrics(frames[r.name], wanted), frame_metrics(ref, wanted)
+            r.quality_diff = {m: round(abs(measured[m] - reference_measures[m]), 3) for m in measured}
     return {
         "meta": meta,
         "baseline": seed.name if seed else None,
@@ -517,22 +526,25 @@ def markdown_table(report: dict[str, Any]) -> str:
         "",
         "| configuration | kind | decode chunk | s/video | spread | encode | denoise | decode | export | peak VRAM GiB "
         "| warm-up s | compile s "
-        f"| speedup vs {report['baseline']} | of floor | max diff vs {report['reference']} | PSNR dB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| speedup vs {report['baseline']} | of floor | max diff vs {report['reference']} | PSNR dB "
+        "| quality s | motion px diff | flicker diff |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["results"]:
         if r["skipped"]:
-            lines.append(f"| {r['name']} | {r['kind']} | | skipped: {r['skipped']} |" + " |" * 12)
+            lines.append(f"| {r['name']} | {r['kind']} | | skipped: {r['skipped']} |" + " |" * 15)
             continue
         spread = f"{num(r['s_min'])}-{num(r['s_max'])}"
         floor = "" if r["floor_fraction"] is None else f"{100 * r['floor_fraction']:.0f}%"
         psnr = "" if r["psnr_db"] is None else ("exact" if r["psnr_db"] == float("inf") else num(r["psnr_db"], 1))
+        diff = r.get("quality_diff") or {}
         lines.append(
             f"| {r['name']} | {r['kind']} | {r['decode_chunk_size']} | {num(r['s_per_video'])} | {spread} | "
             f"{num(r['encode_s'])} | "
             f"{num(r['denoise_s'])} | {num(r['decode_s'])} | {num(r['export_s'])} | {num(r['peak_vram_gib'])} | "
             f"{num(r['warmup_s'], 1)} | {num(r.get('compile_s'), 0)} | {num(r['speedup_vs_seed'])}x | {floor} | "
-            f"{'' if r['max_abs_diff'] is None else r['max_abs_diff']} | {psnr} |"
+            f"{'' if r['max_abs_diff'] is None else r['max_abs_diff']} | {psnr} | {num(r.get('quality_s'))} | "
+            f"{num(diff.get('motion_px'))} | {num(diff.get('flicker'))} |"
         )
     if report.get("sweep"):
         lines += [

@@ -51,9 +51,14 @@ def test_cpu_bench_runs_the_seed_recipe_and_our_profiles_side_by_side(cache_dir,
     approx = rows["cpu hardware.step_cache_interval=2"]
     assert approx["kind"] == "svd-batch, approximate (stepcache2)" and approx["s_per_video"] > 0
     assert approx["max_abs_diff"] > 0 and 20 < approx["psnr_db"] < float("inf")
+    # ... and in the user's terms: how far its measured motion and flicker move from the exact reference's video
+    assert set(approx["quality_diff"]) == {"motion_px", "flicker"} and approx["quality_diff"]["flicker"] > 0
+    assert approx["quality_s"] > 0  # what the per-video quality measures cost, beside the stage times
     # a profile with compiled graphs, loaded from the store (the same keys as run.py's) and timed on them: the same
     # frames as the seed guide's plain call, within a rounding level
     assert compiled["compile_s"] == compiled_tiny[1]["build_s"] and compiled["max_abs_diff"] <= 1
+    exact_diff, approx_diff = compiled["quality_diff"], approx["quality_diff"]
+    assert exact_diff["flicker"] < approx_diff["flicker"] and max(exact_diff.values()) < 0.5, (exact_diff, approx_diff)
     assert f"loaded compiled {compiled_tiny[1]['key']}" in result.stdout + result.stderr
     # the whole command over a sweep with an empty cache, against the seed loop over the same videos
     [cold] = report["sweep"]
