@@ -478,6 +478,8 @@ def finish_report(meta, results: list[Result], frames, reference: str, floor_s: 
     seed = next((r for r in results if r.name == "seed_offload" and r.s_per_video), None)
     seed = seed or next((r for r in results if r.kind == "seed" and r.s_per_video), None)
     ref = frames.get(reference)
+    measures = ("motion_px", "flicker")
+    ref_measures = frame_metrics(ref, measures) if ref is not None else {}
     for r in results:
         if r.s_per_video and seed:
             r.speedup_vs_seed = seed.s_per_video / r.s_per_video
@@ -488,9 +490,8 @@ def finish_report(meta, results: list[Result], frames, reference: str, floor_s: 
             r.max_abs_diff = int(diff.max())
             mse = float((diff.astype(np.float64) ** 2).mean())
             r.psnr_db = float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
-            wanted = ("motion_px", "flicker")
-            measured, reference_measures = frame_metrics(frames[r.name], wanted), frame_metrics(ref, wanted)
-            r.quality_diff = {m: round(abs(measured[m] - reference_measures[m]), 3) for m in measured}
+            measured = frame_metrics(frames[r.name], measures)
+            r.quality_diff = {m: round(abs(measured[m] - ref_measures[m]), 3) for m in measured}
     return {
         "meta": meta,
         "baseline": seed.name if seed else None,

@@ -14,7 +14,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from svd_batch.batch.records import OutputFolder
 from svd_batch.config import ExportConfig, ModelConfig, ModelInit, ReportConfig
-from svd_batch.results.backfill import backfill_quality
+from svd_batch.results.backfill import backfill_quality, folder_config
 from svd_batch.results.report import make_report
 
 
@@ -31,10 +31,10 @@ ConfigStore.instance().store(name="report_app", node=ReportAppConfig)
 def folder_similarity(root: Path):
     """The CLIP measure through the image encoder of the model that wrote the folder, or None when that model is
     not at hand (random weights measure nothing; a hub id is not downloaded here)."""
-    configs = sorted((root / "configs").glob("*.yaml"), key=lambda p: p.stat().st_mtime)
-    if not configs:
+    config = folder_config(root)
+    if config is None:
         return None
-    model = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(configs[-1]).model))
+    model = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), config.model))
     if model.init is ModelInit.random:
         return None
     import torch

@@ -53,7 +53,6 @@ class JobLoop:
         self.on_record = on_record
         self.measure = measure
         self.worker = claims.me.worker_id if claims else ""
-        self.abandoned: list[str] = []  # jobs this worker rendered but lost to another
         self.render_log = os.environ.get(RENDER_LOG_ENV)
 
     def run(self, jobs: list[Job], render: Render, progress: bool = True) -> list[JobRecord]:
@@ -141,7 +140,6 @@ class JobLoop:
             "job %s: this worker lost its claim before %s (heartbeat late or taken over); leaving it to the other",
             claim.job_id, stage,
         )  # fmt: skip
-        self.abandoned.append(claim.job_id)
         return False
 
     def _note_render(self, job: Job) -> None:

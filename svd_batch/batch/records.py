@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from svd_batch.batch.claims import pid_alive
 from svd_batch.config import SAMPLE_PARAM_NAMES, SvdBatchError
 from svd_batch.results.export import PARTIAL_PREFIX, partial_name, partial_writer
 
@@ -200,15 +201,7 @@ def _partial_writer_gone(partial: Path, max_idle_s: float) -> bool:
         return True
     host, pid = writer
     if host == socket.gethostname():
-        if pid == os.getpid():
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return pid != os.getpid() and not pid_alive(pid)
     try:
         return time.time() - partial.stat().st_mtime > max_idle_s
     except FileNotFoundError:
@@ -246,15 +239,12 @@ class OutputFolder:
                 if _partial_writer_gone(stale, self.stale_after_s):
                     shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
 
-    def close(self) -> None:
-        pass
-
     def __enter__(self) -> OutputFolder:
         self.open()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.close()
+        pass  # nothing to release: no lock is held between reports
 
     def records(self) -> dict[str, JobRecord]:
         """The newest record of each job, from every worker's journal (re-reading only what is new)."""

@@ -164,14 +164,14 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
         records: list[JobRecord] = []
         try:
             if open_jobs:
+                done = finished_since(out, config, utc_timestamp())
                 try:
-                    batch = BatchRunner(config, hardware, pipe, out, tracker, compiler, claims)
+                    batch = BatchRunner(config, hardware, pipe, out, tracker, compiler, claims, done)
                 except Exception as exc:  # out of memory while placing the weights on the device
                     hardware = offload_instead(exc, hardware, config, "placing the model")
                     pipe.to("cpu")
-                    batch = BatchRunner(config, hardware, pipe, out, tracker, None, claims)
+                    batch = BatchRunner(config, hardware, pipe, out, tracker, None, claims, done)
                 claims.start()
-                batch.loop.done = finished_since(out, config, utc_timestamp())
                 records = batch.run_jobs(open_jobs)
         except BaseException:  # Ctrl-C or a fatal error: stop the builders too
             if compiler:

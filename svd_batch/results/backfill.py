@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from svd_batch.batch.images import fit_image, load_image
 from svd_batch.batch.records import QUALITY_COLUMNS, JobRecord, OutputFolder
@@ -21,14 +21,10 @@ from svd_batch.results.quality import first_frame_psnr, frame_metrics
 log = logging.getLogger(__name__)
 
 
-def folder_setting(root: Path, key: str, default: str) -> str:
-    """A setting of the runs that wrote the folder (configs/<worker>.yaml; the newest wins)."""
+def folder_config(root: Path) -> DictConfig | None:
+    """The resolved config of the newest run that wrote the folder (configs/<worker>.yaml), or None."""
     configs = sorted((root / "configs").glob("*.yaml"), key=lambda p: p.stat().st_mtime)
-    for path in reversed(configs):
-        value = OmegaConf.select(OmegaConf.load(path), key)
-        if value is not None:
-            return str(value)
-    return default
+    return OmegaConf.load(configs[-1]) if configs else None
 
 
 def backfill_quality(root: Path, similarity=None) -> int:
@@ -39,7 +35,8 @@ def backfill_quality(root: Path, similarity=None) -> int:
     missing = [r for r in reader.records().values() if r.ok and any(c not in r.quality for c in wanted)]
     if not missing:
         return 0
-    fit = FitPolicy(folder_setting(root, "image_fit", "crop"))
+    config = folder_config(root)
+    fit = FitPolicy(OmegaConf.select(config, "image_fit", default="crop") if config is not None else "crop")
     out = OutputFolder(root, f"backfill-{socket.gethostname()}-{os.getpid()}")
     out.open()
     for record in missing:
