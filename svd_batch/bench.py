@@ -120,6 +120,9 @@ class Result:
     quality_s: float | None = None  # svd-batch's per-video quality measures (svd_batch/results/quality.py)
     # |measure of this configuration's captured video - the reference's|: an approximation in the user's terms
     quality_diff: dict[str, float] | None = None
+    segments: int = 1  # chained segments per video (an entry's sample.segments override)
+    # s/video over `segments` x the same profile's one-segment s/video: what chaining costs beyond the segments
+    vs_one_segment: float | None = None
     skipped: str | None = None
 
 
@@ -224,7 +227,9 @@ def run_profile(
     pipe, name: str, config: Config, hardware: Hardware, jobs: list[Job], out: Path, warmup: int, compiler=None
 ) -> tuple[Result, np.ndarray | None]:
     kind = f"svd-batch, approximate ({hardware.approximation})" if hardware.approximation else "svd-batch"
-    result = Result(name=name, kind=kind, decode_chunk_size=jobs[0].params.decode_chunk_size)
+    result = Result(
+        name=name, kind=kind, decode_chunk_size=jobs[0].params.decode_chunk_size, segments=jobs[0].params.segments
+    )
     with OutputFolder(out / folder_name(name), "bench") as folder:
         runner = _CapturingRunner(config, hardware, pipe, folder, compiler=compiler)
         started = time.perf_counter()
@@ -381,7 +386,7 @@ def run_bench(base: BenchConfig, profiles: dict[str, Config]) -> dict[str, Any]:
     timing = []
     for name in settings.profiles:
         hw, config = hardware[name], profiles[name]
-        jobs = bench_jobs(base.sample, count, model_id, hw.decode_chunk_size)
+        jobs = bench_jobs(config.sample, count, model_id, hw.decode_chunk_size)  # an entry may set sample.*
         reset_pipeline(pipe, unet, device)
         compiler = make_compiler(hw, model_identity(config.model, hw.dtype), gpu.name if gpu else "cpu", queue)
         if compiler is not None:
@@ -481,6 +486,9 @@ def finish_report(meta, results: list[Result], frames, reference: str, floor_s: 
     measures = ("motion_px", "flicker")
     ref_measures = frame_metrics(ref, measures) if ref is not None else {}
     for r in results:
+        single = next((o for o in results if o.name == r.name.split()[0] and o.segments == 1 and o.s_per_video), None)
+        if r.segments > 1 and r.s_per_video and single:
+            r.vs_one_segment = r.s_per_video / (r.segments * single.s_per_video)
         if r.s_per_video and seed:
             r.speedup_vs_seed = seed.s_per_video / r.s_per_video
         if r.s_per_video and floor_s:
@@ -547,6 +555,14 @@ def markdown_table(report: dict[str, Any]) -> str:
             f"{'' if r['max_abs_diff'] is None else r['max_abs_diff']} | {psnr} | {num(r.get('quality_s'))} | "
             f"{num(diff.get('motion_px'))} | {num(diff.get('flicker'))} |"
         )
+    chained = [r for r in report["results"] if r.get("vs_one_segment")]
+    if chained:
+        lines += ["", "Chained segments (sample.segments), against the same profile's one-segment video:", ""]
+        lines += [
+            f"- {r['name']}: {num(r['s_per_video'])} s/video = {r['vs_one_segment']:.3f} x {r['segments']} x one "
+            f"segment ({100 * (r['vs_one_segment'] - 1):+.1f}%)"
+            for r in chained
+        ]
     if report.get("sweep"):
         lines += [
             "",

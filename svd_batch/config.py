@@ -74,6 +74,11 @@ class ExportFormat(Enum):
     png = "png"  # a folder of lossless frames
 
 
+class LoopMode(Enum):
+    none = "none"
+    pingpong = "pingpong"  # the frames, then the same frames backwards without repeating either end
+
+
 class TrackingMode(Enum):
     offline = "offline"
     online = "online"
@@ -141,8 +146,14 @@ class SampleParams:
     max_guidance_scale: float = 3.0
     decode_chunk_size: int | None = None  # None: the hardware profile's value
     seed: int = 42
+    # longer videos (svd_batch/engine/segments.py): segment k > 1 is conditioned on segment k-1's last frame, with a
+    # seed derived from `seed`; frames = segments x (num_frames - 1) + 1
+    segments: int = 1
+    color_match: str = "mean_std"  # none | mean_std | histogram: later segments to the first one's colours (Lab)
 
 
+COLOR_MATCH_MODES = ("none", "mean_std", "histogram")
+MAX_SEGMENTS = 32  # 32 x 24 + 1 frames at 576x1024 is 1.4 GB of uint8 frames in memory
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|(cuda|npu|xpu)(:\d+)?)$")  # hardware.device
 SAMPLE_PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SampleParams))
 # what a comparison grid can tile: the parameters, and what a multirun sweeps besides them (the model, the profile)
@@ -159,6 +170,8 @@ SAMPLE_PARAM_TYPES: dict[str, type] = {
     "max_guidance_scale": float,
     "decode_chunk_size": int,
     "seed": int,
+    "segments": int,
+    "color_match": str,
 }
 
 
@@ -181,6 +194,8 @@ class GridConfig:
     max_guidance_scale: list[float] | None = None
     decode_chunk_size: list[int] | None = None
     seed: list[int] | None = None
+    segments: list[int] | None = None
+    color_match: list[str] | None = None
 
     def axes(self) -> dict[str, list[Any]]:
         """The swept parameters and their values, in field order."""
@@ -198,6 +213,7 @@ class ExportConfig:
     format: ExportFormat = ExportFormat.mp4
     fps: int = 7  # playback rate of the file (the seed guide exports at 7)
     crf: int = 18  # H.264 quality for mp4: lower is better, 18 is visually lossless
+    loop: LoopMode = LoopMode.none  # pingpong: a seamless loop (2F-2 frames) for any format
 
 
 @dataclass
@@ -215,7 +231,7 @@ class QualityConfig:
 
     enabled: bool = True
     metrics: list[str] = field(
-        default_factory=lambda: ["motion_px", "subject_similarity", "first_frame_psnr", "flicker"]
+        default_factory=lambda: ["motion_px", "subject_similarity", "first_frame_psnr", "flicker", "join_jump"]
     )
 
 
@@ -292,6 +308,10 @@ def check_sample_param(name: str, value: Any) -> str | None:
     if name == "decode_chunk_size" and value is None:
         return None
     expected = SAMPLE_PARAM_TYPES[name]
+    if expected is str:
+        if value not in COLOR_MATCH_MODES:
+            return f"{name} must be one of {', '.join(COLOR_MATCH_MODES)}, got {value!r}"
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"{name} must be a number, got {value!r}"
     if expected is int and (isinstance(value, float) and not value.is_integer()):
@@ -308,6 +328,8 @@ def check_sample_param(name: str, value: Any) -> str | None:
         return f"{name} must be at least 1, got {value}"
     if name in ("min_guidance_scale", "max_guidance_scale") and value < 0:
         return f"{name} must be at least 0, got {value}"
+    if name == "segments" and not 1 <= value <= MAX_SEGMENTS:
+        return f"segments must be in 1..{MAX_SEGMENTS} (1 is a single SVD call), got {value}"
     if name == "seed" and not 0 <= value < 2**63:
         return f"seed must be in 0..2**63-1, got {value}"
     return None
@@ -317,7 +339,7 @@ def coerce_sample_param(name: str, value: Any) -> Any:
     """Converts a valid value to the parameter's Python type (CSV cells and grid values arrive loosely typed)."""
     if value is None:
         return None
-    return int(value) if SAMPLE_PARAM_TYPES[name] is int else float(value)
+    return SAMPLE_PARAM_TYPES[name](value)
 
 
 def check_sample_params(params: SampleParams) -> list[str]:
@@ -368,7 +390,7 @@ def load_config(cfg: DictConfig) -> Config:
             f"hardware.device={config.hardware.device!r} is not a device svd-batch knows: use auto, cpu, cuda[:N], "
             f"npu[:N], xpu[:N] or mps"
         )
-    known = ("motion_px", "subject_similarity", "first_frame_psnr", "flicker")
+    known = ("motion_px", "subject_similarity", "first_frame_psnr", "flicker", "join_jump")
     for metric in config.quality.metrics:
         if metric not in known:
             problems.append(

@@ -24,8 +24,9 @@ def test_cpu_bench_runs_the_seed_recipe_and_our_profiles_side_by_side(cache_dir,
     compiled_root = compiled_tiny[0].store.parent
     result = subprocess.run(
         [sys.executable, "-m", "svd_batch.bench", "model=tiny", "model.init=tiny", f"output_dir={out}",
+         "sample.num_inference_steps=4",
          "bench.seed_recipes=[seed_plain,seed_offload]", "bench.reference=seed_plain",
-         f'bench.profiles=["cpu hardware.step_cache_interval=2","{COMPILED} '
+         f'bench.profiles=[cpu,"cpu sample.segments=2","cpu hardware.step_cache_interval=2","{COMPILED} '
          f'hardware.compile_cache_dir={compiled_root}"]',
          "bench.jobs=1", "bench.sweep.modes=[cold]", "bench.sweep.images=1", "bench.sweep.motion_bucket_ids=[64]",
          "bench.sweep.seeds=[0]", "bench.sweep.hardware=cpu", "bench.sweep.baseline=seed_plain",
@@ -54,6 +55,11 @@ def test_cpu_bench_runs_the_seed_recipe_and_our_profiles_side_by_side(cache_dir,
     # ... and in the user's terms: how far its measured motion and flicker move from the exact reference's video
     assert set(approx["quality_diff"]) == {"motion_px", "flicker"} and approx["quality_diff"]["flicker"] > 0
     assert approx["quality_s"] > 0  # what the per-video quality measures cost, beside the stage times
+    # a two-segment video against two of the same profile's one-segment videos
+    chained = rows["cpu sample.segments=2"]
+    assert chained["segments"] == 2 and rows["cpu"]["segments"] == 1 and chained["max_abs_diff"] is None
+    assert chained["vs_one_segment"] == pytest.approx(chained["s_per_video"] / (2 * rows["cpu"]["s_per_video"]))
+    assert "- cpu sample.segments=2: " in (out / "bench.md").read_text()
     # a profile with compiled graphs, loaded from the store (the same keys as run.py's) and timed on them: the same
     # frames as the seed guide's plain call, within a rounding level
     assert compiled["compile_s"] == compiled_tiny[1]["build_s"] and compiled["max_abs_diff"] <= 1

@@ -21,6 +21,8 @@ from svd_batch.results import quality
 from svd_batch.results.summary import format_summary
 from tests.conftest import REPO
 
+ONE_SEGMENT = [c for c in QUALITY_COLUMNS if c != "join_jump"]  # join_jump: chained videos only (test_segments.py)
+
 
 def texture(height: int, width: int, seed: int = 0) -> np.ndarray:
     """A smooth random texture (low-frequency sinusoids): what optical flow can track."""
@@ -81,12 +83,12 @@ def test_every_job_gets_its_measures_in_the_index(make_config, two_images):
     result = run(make_config(f"manifest={two_images}", "sweep=none", "sample.num_frames=4", "sweep.grid.seed=[1,2]",
                              "tracking.mode=offline", "quality.enabled=true"))  # fmt: skip
     index = pd.read_csv(result.output_dir / "index.csv")
-    assert index[list(QUALITY_COLUMNS)].notna().all().all() and (index.time_quality_s > 0).all()
+    assert index[ONE_SEGMENT].notna().all().all() and index.join_jump.isna().all() and (index.time_quality_s > 0).all()
     assert index.subject_similarity.between(-1, 1).all() and (index.motion_px >= 0).all()
-    assert all(set(r.quality) == set(QUALITY_COLUMNS) for r in result.records)
+    assert all(set(r.quality) == set(ONE_SEGMENT) for r in result.records)
     # the summary reads the sweep as numbers: each measure's mean per value of each swept parameter
     by_seed = result.summary["quality_by_parameter"]["seed"]
-    assert set(by_seed) == {"1", "2"} and set(by_seed["1"]) == set(QUALITY_COLUMNS)
+    assert set(by_seed) == {"1", "2"} and set(by_seed["1"]) == set(ONE_SEGMENT)
     mean_motion = index[index.seed == 1].motion_px.mean()
     assert by_seed["1"]["motion_px"] == pytest.approx(mean_motion, abs=1e-3)
     assert "quality     seed=1: motion_px" in format_summary(result.summary, [])
@@ -121,7 +123,7 @@ def test_the_report_backfills_measures_for_a_folder_written_without_them(make_co
     assert backfill.returncode == 0, backfill.stderr[-2000:]
     assert "quality: measured 2 video(s)" in backfill.stdout
     after = pd.read_csv(result.output_dir / "index.csv")
-    assert len(after) == 2 and after[list(QUALITY_COLUMNS)].notna().all().all()
+    assert len(after) == 2 and after[ONE_SEGMENT].notna().all().all()
     assert list(after.finished_at) == list(before.finished_at)  # the jobs' own times are kept
     # the numbers the run measured, now from the mp4 files (CLIP through the folder's tiny model)
     for row in after.itertuples():

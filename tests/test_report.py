@@ -67,7 +67,7 @@ def test_gallery_lists_every_job_with_its_video_or_error(swept_run):
         else:
             assert "missing.png: no such file" in job["error"]
     assert set(data["stages"]) == {"load_image", "encode", "denoise", "decode", "export", "quality", "total"}
-    assert data["measures"] == ["motion_px", "subject_similarity", "first_frame_psnr", "flicker"]
+    assert data["measures"] == ["motion_px", "subject_similarity", "first_frame_psnr", "flicker", "join_jump"]
     assert "http" not in page.replace("http(s)", "")  # self-contained: nothing to fetch
 
 

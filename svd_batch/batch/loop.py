@@ -40,12 +40,12 @@ class JobLoop:
         claims: Claims | None = None,
         done: Callable[[str], bool] | None = None,
         on_record: Callable[[int, JobRecord], None] | None = None,
-        measure: Callable[[np.ndarray], dict[str, float]] | None = None,
+        measure: Callable[[np.ndarray, dict], dict[str, float]] | None = None,
     ):
         """`claims`: settles which worker renders a job (None: this process owns the folder, e.g. the bench).
         `done(job_id)`: whether a job needs no more work (asked before taking over a dead worker's job).
         `on_record(n, record)`: called on this thread for each journalled record (tracking, logging).
-        `measure(frames)`: quality measures computed on the export thread (svd_batch.results.quality)."""
+        `measure(frames, params)`: quality measures computed on the export thread (svd_batch.results.quality)."""
         self.out = out
         self.export = export
         self.claims = claims
@@ -106,7 +106,7 @@ class JobLoop:
             return
         started = time.perf_counter()
         try:
-            record.quality.update(self.measure(frames))
+            record.quality.update(self.measure(frames, params=record.params))
         except Exception as exc:  # a measure that fails leaves its columns empty; the video is still good
             log.warning("job %s: quality measures failed: %s", record.job_id, describe_error(exc))
         record.times["time_quality_s"] = record.times.get("time_quality_s", 0.0) + time.perf_counter() - started

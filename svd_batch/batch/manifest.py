@@ -14,7 +14,13 @@ from typing import Any
 
 import pandas as pd
 
-from svd_batch.config import SAMPLE_PARAM_NAMES, SvdBatchError, check_sample_param, coerce_sample_param
+from svd_batch.config import (
+    SAMPLE_PARAM_NAMES,
+    SAMPLE_PARAM_TYPES,
+    SvdBatchError,
+    check_sample_param,
+    coerce_sample_param,
+)
 
 IMAGE_COLUMN = "image"
 ID_COLUMN = "id"
@@ -90,7 +96,7 @@ def parse_manifest(table: pd.DataFrame, base_dir: Path, source: str = "manifest"
             text = cells.get(name, "")
             if not text:
                 continue
-            value, problem = _parse_number(text)
+            value, problem = (text, None) if SAMPLE_PARAM_TYPES[name] is str else _parse_number(text)
             problem = problem or check_sample_param(name, value)
             if problem:
                 problems.append(f"line {line}, column '{name}': {problem}")

@@ -55,8 +55,16 @@ def image_fingerprint(image: str) -> str:
         return "unreadable:" + image  # the job still exists, and fails with a clear error when it runs
 
 
+# the chaining settings decide nothing in a one-segment video: left out of its id, which stays what it was before
+# svd-batch could chain segments (folders written then resume as they were)
+CHAINING_PARAMS = ("segments", "color_match")
+
+
 def job_id_for(fingerprint: str, params: SampleParams, model: str) -> str:
-    payload = json.dumps({"image": fingerprint, "params": dataclasses.asdict(params), "model": model}, sort_keys=True)
+    values = dataclasses.asdict(params)
+    if params.segments == 1:
+        values = {k: v for k, v in values.items() if k not in CHAINING_PARAMS}
+    payload = json.dumps({"image": fingerprint, "params": values, "model": model}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -129,7 +137,7 @@ def estimate_seconds_per_job(params: list[SampleParams], reference: str | None) 
     if not params or reference not in _REFERENCE_COST:
         return None
     seconds, units = _REFERENCE_COST[reference]
-    work = [p.num_frames * p.height * p.width * p.num_inference_steps for p in params]
+    work = [p.segments * p.num_frames * p.height * p.width * p.num_inference_steps for p in params]
     return seconds * sum(work) / units / len(params)
 
 
@@ -137,3 +145,22 @@ def format_duration(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+# SVD-XT 1.1 was fine-tuned at fixed micro-conditioning (Stability's model card): other values are out of its training
+FIXED_CONDITIONING_MODELS = ("svd_xt_1_1", "stable-video-diffusion-img2vid-xt-1-1")
+FIXED_CONDITIONING = {"fps": 6, "motion_bucket_id": 127}
+
+
+def fixed_conditioning_warning(model: ModelConfig, jobs: list[Job]) -> str | None:
+    """A warning, once per run, when a plan sweeps fps or motion_bucket_id on a model fine-tuned at fixed values."""
+    if not any(name in f"{model.name} {model.path or ''}" for name in FIXED_CONDITIONING_MODELS):
+        return None
+    swept = [name for name in FIXED_CONDITIONING if len({getattr(job.params, name) for job in jobs}) > 1]
+    if not swept:
+        return None
+    fixed = ", ".join(f"{name}={value}" for name, value in FIXED_CONDITIONING.items())
+    return (
+        f"model {model.name} was fine-tuned at fixed conditioning ({fixed}): sweeping {' and '.join(swept)} on it "
+        f"changes less, or less predictably, than on svd/svd_xt; compare on model=svd_xt, or keep {fixed}"
+    )

@@ -41,7 +41,8 @@ TIME_COLUMNS = (
     "time_quality_s",
     "time_total_s",
 )
-QUALITY_COLUMNS = ("motion_px", "subject_similarity", "first_frame_psnr", "flicker")  # svd_batch/results/quality.py
+# svd_batch/results/quality.py; join_jump only for chained videos (sample.segments > 1)
+QUALITY_COLUMNS = ("motion_px", "subject_similarity", "first_frame_psnr", "flicker", "join_jump")
 INDEX_COLUMNS = (
     "job_id",
     "id",

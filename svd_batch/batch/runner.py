@@ -7,7 +7,9 @@ model load only in `render`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +28,7 @@ from svd_batch.batch.plan import (
     Job,
     describe_plan,
     estimate_seconds_per_job,
+    fixed_conditioning_warning,
     format_duration,
     model_identity,
     plan_jobs,
@@ -36,11 +39,13 @@ from svd_batch.config import CompileScope, Config, ConfigError, ModelInit, Place
 from svd_batch.engine.accelerator import GpuInfo, detect_gpu, probe_gpu
 from svd_batch.engine.artifacts import ArtifactStore, environment_fields
 from svd_batch.engine.hardware import Hardware, PlanFacts, describe, fast_paths_of, resolve_hardware
+from svd_batch.results.export import partial_name
 from svd_batch.results.report import GALLERY_NAME, make_report
 from svd_batch.results.summary import format_summary, summarize
 from svd_batch.results.tracking import Tracker
 
 log = logging.getLogger(__name__)
+ENVIRONMENT_NAME = "environment.json"
 
 
 @dataclass
@@ -87,6 +92,8 @@ def make_plan(config: Config) -> Plan:
     fingerprints = FingerprintCache(Path(config.cache_dir).expanduser() / FINGERPRINTS_NAME)
     jobs = plan_jobs(rows, config.sample, axes, identity, hardware.decode_chunk_size, fingerprints)
     fingerprints.save()  # for the other workers and the next run: only new or changed images are hashed again
+    if warning := fixed_conditioning_warning(config.model, jobs):
+        log.warning(warning)
     per_job = estimate_seconds_per_job([job.params for job in jobs], _cost_reference(config, hardware))
     return Plan(manifest, jobs, axes, hardware, gpu, per_job)
 
@@ -139,6 +146,7 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
 
         if open_jobs:  # torch, diffusers and transformers load here: dry runs and no-op resumes never pay for them
             from svd_batch.batch.worker import BatchRunner
+            from svd_batch.engine.environment import describe_environment
             from svd_batch.engine.models import load_pipeline
             from svd_batch.engine.prepare import make_compiler
 
@@ -171,6 +179,9 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
                     hardware = offload_instead(exc, hardware, config, "placing the model")
                     pipe.to("cpu")
                     batch = BatchRunner(config, hardware, pipe, out, tracker, None, claims, done)
+                environment = describe_environment(hardware, batch.generator.pipe.unet)
+                save_environment(out.root, environment)
+                tracker.add_config({"environment": environment})
                 claims.start()
                 records = batch.run_jobs(open_jobs)
         except BaseException:  # Ctrl-C or a fatal error: stop the builders too
@@ -239,6 +250,15 @@ def save_config(root: Path, worker_id: str, config: Config) -> None:
     """The resolved config of each run that writes to the folder: configs/<worker>.yaml."""
     (root / "configs").mkdir(exist_ok=True)
     OmegaConf.save(OmegaConf.structured(config), root / "configs" / f"{worker_id}.yaml")
+
+
+def save_environment(root: Path, environment: dict) -> None:
+    """environment.json: what made the videos (svd_batch.engine.environment), written atomically by each run that
+    renders; with several workers, the newest one's (each worker's is in its W&B config)."""
+    path = root / ENVIRONMENT_NAME
+    partial = partial_name(path)
+    partial.write_text(json.dumps({**environment, "written_at": utc_timestamp()}, indent=1, default=str))
+    os.replace(partial, path)
 
 
 def select_pending(jobs: list[Job], out: OutputFolder, config: Config) -> list[Job]:

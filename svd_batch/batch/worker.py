@@ -24,7 +24,7 @@ from svd_batch.engine.compiled import Compiler
 from svd_batch.engine.hardware import Hardware
 from svd_batch.engine.pipeline import Generation, StageOutOfMemory, VideoGenerator
 from svd_batch.engine.prepare import prepare_pipeline
-from svd_batch.results.quality import first_frame_psnr, frame_metrics
+from svd_batch.results.quality import FRAME_ONLY, first_frame_psnr, frame_metrics
 from svd_batch.results.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class BatchRunner:
         self.chunked = hardware.forward_chunking
         quality = config.quality
         self.metrics = tuple(quality.metrics) if quality.enabled else ()
-        measure = partial(frame_metrics, wanted=self.metrics) if set(self.metrics) & {"motion_px", "flicker"} else None
+        measure = partial(frame_metrics, wanted=self.metrics) if set(self.metrics) & set(FRAME_ONLY) else None
         self.loop = JobLoop(out, config.export, claims, done, on_record=self._log_record, measure=measure)
 
     def run_jobs(self, jobs: list[Job], progress: bool = True) -> list[JobRecord]:

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from diffusers import StableVideoDiffusionPipeline
+from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import _resize_with_antialiasing
 from PIL import Image
 
 from svd_batch.config import SampleParams, SvdBatchError
 from svd_batch.engine import accelerator
+from svd_batch.engine.segments import ColorMatcher, join_segments, segment_seed
 
 
 class BadOutputError(SvdBatchError):
@@ -27,12 +29,17 @@ class BadOutputError(SvdBatchError):
 class StageTimes:
     encode_s: float = 0.0  # CLIP image embedding + VAE encoding of the conditioning image
     denoise_s: float = 0.0  # the UNet loop
-    decode_s: float = 0.0  # VAE decode + conversion to uint8 frames
+    decode_s: float = 0.0  # VAE decode + conversion to uint8 frames (+ colour matching of chained segments)
+
+    def add(self, other: StageTimes) -> None:
+        self.encode_s += other.encode_s
+        self.denoise_s += other.denoise_s
+        self.decode_s += other.decode_s
 
 
 @dataclass
 class Generation:
-    frames: np.ndarray  # (num_frames, height, width, 3) uint8
+    frames: np.ndarray  # (segments x (num_frames - 1) + 1, height, width, 3) uint8
     times: StageTimes
     peak_vram_gib: float | None  # None on the CPU
 
@@ -106,8 +113,29 @@ class VideoGenerator:
         return self.pipe._execution_device  # the GPU also under model offload, where the weights rest on the CPU
 
     def generate(self, image: Image.Image, params: SampleParams) -> Generation:
-        clock = StageClock(self.device)
+        """The job's video: one SVD call, or `params.segments` chained ones (svd_batch.engine.segments), each later
+        segment conditioned on the previous one's last frame and matched to the first one's colours. Stage times
+        are sums over the segments (colour matching counts as decoding); peak memory is the largest."""
         accelerator.reset_peak_memory(self.device)
+        times = StageTimes()
+        segments: list[np.ndarray] = []
+        condition = image
+        for k in range(params.segments):
+            frames, segment_times = self.render_segment(condition, params, segment_seed(params.seed, k))
+            times.add(segment_times)
+            if k == 0:
+                matcher = ColorMatcher(params.color_match, frames)
+            else:
+                started = time.perf_counter()
+                frames = matcher.match(frames)
+                times.decode_s += time.perf_counter() - started
+            segments.append(frames)
+            condition = Image.fromarray(frames[-1])  # already at the video's size: the pipeline's resize keeps it
+        return Generation(join_segments(segments), times, accelerator.peak_memory_gib(self.device))
+
+    def render_segment(self, image: Image.Image, params: SampleParams, seed: int) -> tuple[np.ndarray, StageTimes]:
+        """One pipeline call conditioned on `image`, timed by stage."""
+        clock = StageClock(self.device)
         start = clock.now()
         with FirstCallMarks(clock, {"denoise": self.pipe.unet}) as marks:  # first UNet call: encoding is done
             try:
@@ -115,7 +143,7 @@ class VideoGenerator:
                     image,
                     **call_arguments(params),
                     # a CPU generator gives the same noise on every device, as the seed guide's torch.manual_seed does
-                    generator=torch.Generator("cpu").manual_seed(params.seed),
+                    generator=torch.Generator("cpu").manual_seed(seed),
                     output_type="latent",
                 ).frames
             except Exception as exc:
@@ -130,17 +158,21 @@ class VideoGenerator:
                 raise StageOutOfMemory("decoding", exc) from exc
             raise
         decoded = clock.now()
-
         encode_end = marks.get("denoise", denoised)
-        times = StageTimes(encode_s=encode_end - start, denoise_s=denoised - encode_end, decode_s=decoded - denoised)
-        return Generation(frames=frames, times=times, peak_vram_gib=accelerator.peak_memory_gib(self.device))
+        return frames, StageTimes(encode_end - start, denoised - encode_end, decoded - denoised)
 
     @torch.no_grad()
     def subject_similarity(self, frames: np.ndarray, image: Image.Image) -> float:
         """Mean cosine similarity of each frame's CLIP image embedding with the conditioning image's, through the
-        pipeline's own image encoder and preprocessing, in one batched call."""
-        pictures = [image, *(Image.fromarray(frame) for frame in frames)]
-        embeddings = self.pipe._encode_image(pictures, self.device, 1, False)[:, 0].float()
+        pipeline's own image encoder and preprocessing, in one batched call.
+
+        The pipeline resizes PIL images to 224x224 with its anti-aliasing filter on the CPU (about a second for a
+        25-frame 576x1024 video); the same function runs here on the device, and `_encode_image` takes it from there.
+        """
+        pictures = np.stack([np.asarray(image.convert("RGB")), *frames])
+        pixels = torch.from_numpy(pictures).to(self.device).permute(0, 3, 1, 2).float() / 255.0  # pil_to_numpy + pt
+        pixels = (_resize_with_antialiasing(pixels * 2.0 - 1.0, (224, 224)) + 1.0) / 2.0  # as _encode_image does
+        embeddings = self.pipe._encode_image(pixels, self.device, 1, False)[:, 0].float()
         self.pipe.maybe_free_model_hooks()  # under model offload, the encoder goes back to the CPU
         similarity = torch.nn.functional.cosine_similarity(embeddings[1:], embeddings[:1], dim=-1)
         return float(similarity.mean())

@@ -16,7 +16,7 @@ from svd_batch.batch.images import fit_image, load_image
 from svd_batch.batch.records import QUALITY_COLUMNS, JobRecord, OutputFolder
 from svd_batch.config import FitPolicy
 from svd_batch.results.export import read_frames
-from svd_batch.results.quality import first_frame_psnr, frame_metrics
+from svd_batch.results.quality import applicable, first_frame_psnr, frame_metrics
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,9 @@ def backfill_quality(root: Path, similarity=None) -> int:
     image)`: the CLIP measure, when a model is at hand (None leaves subject_similarity empty)."""
     reader = OutputFolder(root)
     wanted = [c for c in QUALITY_COLUMNS if c != "subject_similarity" or similarity is not None]
-    missing = [r for r in reader.records().values() if r.ok and any(c not in r.quality for c in wanted)]
+    missing = [
+        r for r in reader.records().values() if r.ok and any(c not in r.quality for c in applicable(wanted, r.params))
+    ]
     if not missing:
         return 0
     config = folder_config(root)
@@ -45,8 +47,8 @@ def backfill_quality(root: Path, similarity=None) -> int:
 
 
 def measure_record(root: Path, record: JobRecord, fit: FitPolicy, wanted: list[str], similarity) -> JobRecord:
-    frames = read_frames(root / record.output)
-    record.quality.update(frame_metrics(frames, wanted))
+    frames = rendered_frames(read_frames(root / record.output), record.params)
+    record.quality.update(frame_metrics(frames, wanted, record.params))
     try:
         image = fit_image(load_image(record.image), frames.shape[2], frames.shape[1], fit)
     except Exception as exc:  # the source image moved or went away: the frame-only measures still count
@@ -58,3 +60,9 @@ def measure_record(root: Path, record: JobRecord, fit: FitPolicy, wanted: list[s
     if similarity is not None:
         record.quality["subject_similarity"] = similarity(frames, image)
     return record
+
+
+def rendered_frames(frames: np.ndarray, params: dict) -> np.ndarray:
+    """The frames as rendered: a loop export (export.loop=pingpong) appended the way back, which is not measured."""
+    segments = params.get("segments") or 1  # journals from before chaining have no segments: one
+    return frames[: segments * (params["num_frames"] - 1) + 1]

@@ -12,7 +12,7 @@ import imageio_ffmpeg
 import numpy as np
 from PIL import Image
 
-from svd_batch.config import ExportConfig, ExportFormat
+from svd_batch.config import ExportConfig, ExportFormat, LoopMode
 
 PARTIAL_PREFIX = ".partial-"  # a killed run's leftovers; the next run in the folder removes them
 
@@ -36,8 +36,16 @@ def output_name(job_id: str, fmt: ExportFormat) -> str:
     return job_id if fmt is ExportFormat.png else f"{job_id}.{fmt.value}"
 
 
+def looped(frames: np.ndarray, mode: LoopMode) -> np.ndarray:
+    """pingpong: the frames, then back without repeating either end (2F-2 frames), so a player's loop is seamless."""
+    if mode is LoopMode.none or len(frames) < 3:
+        return frames
+    return np.concatenate([frames, frames[-2:0:-1]])
+
+
 def export_frames(frames: np.ndarray, target: Path, export: ExportConfig) -> Path:
-    """Writes (F, H, W, 3) uint8 frames to `target` and returns it."""
+    """Writes (F, H, W, 3) uint8 frames to `target` (as a loop with export.loop=pingpong) and returns it."""
+    frames = looped(frames, export.loop)
     target.parent.mkdir(parents=True, exist_ok=True)
     # keep the extension on the temporary name: ffmpeg picks the container from it
     partial = partial_name(target)

@@ -10,6 +10,10 @@ measure, which needs the pipeline's image encoder, is svd_batch.engine.pipeline.
 - first_frame_psnr: PSNR in dB of frame 0 against the fitted conditioning image (how faithfully the video starts
   from the input), capped at 100 dB for identical frames.
 - subject_similarity: mean cosine similarity of each frame's CLIP image embedding with the conditioning image's.
+- join_jump (chained videos only, `sample.segments` > 1): how visible the worst join between segments is: the mean
+  absolute change of grey frames (8-bit levels, at REFERENCE_WIDTH wide) across the join, over the median change
+  between frames within segments, each plus half a level so still videos score 1. About 1: the join cannot be told
+  from the video's own motion; 3 or more: a visible jump.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ import math
 
 import numpy as np
 
-METRICS = ("motion_px", "subject_similarity", "first_frame_psnr", "flicker")
+METRICS = ("motion_px", "subject_similarity", "first_frame_psnr", "flicker", "join_jump")
+FRAME_ONLY = ("motion_px", "flicker", "join_jump")  # measured from the frames alone, on the export thread
 REFERENCE_WIDTH = 256
 MAX_PSNR_DB = 100.0
+JOIN_NOISE_LEVELS = 0.5  # added to both sides of join_jump's ratio: codec noise on a still video is not a jump
 
 
 def _grey_at_reference_width(frames: np.ndarray, width: int) -> list[np.ndarray]:
@@ -66,9 +72,32 @@ def first_frame_psnr(frames: np.ndarray, image: np.ndarray) -> float:
     return MAX_PSNR_DB if error == 0 else min(MAX_PSNR_DB, 10 * math.log10(255.0**2 / error))
 
 
-def frame_metrics(frames: np.ndarray, wanted: tuple[str, ...] | list[str]) -> dict[str, float]:
-    """The frame-only measures among `wanted` (run on the export thread, off the GPU's path)."""
-    if not {"motion_px", "flicker"} & set(wanted):
-        return {}
-    motion, change = flow_measures(frames)
-    return {name: value for name, value in (("motion_px", motion), ("flicker", change)) if name in wanted}
+def join_jump(frames: np.ndarray, joins: list[int], width: int = REFERENCE_WIDTH) -> float:
+    """The worst join's frame change over the median change within segments; `joins`: indices i where frame
+    i -> i + 1 crosses into the next segment (svd_batch.engine.segments.join_positions)."""
+    grey = [frame.astype(np.int16) for frame in _grey_at_reference_width(frames, width)]
+    changes = np.array([np.abs(current - previous).mean() for previous, current in zip(grey, grey[1:], strict=False)])
+    within = np.delete(changes, joins)
+    typical = float(np.median(within)) if len(within) else 0.0
+    return float((changes[joins].max() + JOIN_NOISE_LEVELS) / (typical + JOIN_NOISE_LEVELS))
+
+
+def applicable(wanted: tuple[str, ...] | list[str], params: dict) -> list[str]:
+    """The measures among `wanted` that a job with these parameters has: join_jump only for chained videos."""
+    return [m for m in wanted if m != "join_jump" or (params.get("segments") or 1) > 1]
+
+
+def frame_metrics(frames: np.ndarray, wanted: tuple[str, ...] | list[str], params: dict | None = None) -> dict:
+    """The frame-only measures among `wanted` (run on the export thread, off the GPU's path); `params`: the job's
+    parameters, which say where a chained video's joins are."""
+    from svd_batch.engine.segments import join_positions
+
+    params = params or {}
+    wanted = applicable(wanted, params)
+    measures: dict[str, float] = {}
+    if {"motion_px", "flicker"} & set(wanted):
+        motion, change = flow_measures(frames)
+        measures |= {name: value for name, value in (("motion_px", motion), ("flicker", change)) if name in wanted}
+    if "join_jump" in wanted:
+        measures["join_jump"] = join_jump(frames, join_positions(params["num_frames"], params["segments"]))
+    return measures

@@ -25,7 +25,7 @@ LABEL_HEIGHT = 16
 SHORT_NAMES = {  # grid labels must fit small tiles
     "num_frames": "frames", "num_inference_steps": "steps", "motion_bucket_id": "motion",
     "noise_aug_strength": "noise", "min_guidance_scale": "gmin", "max_guidance_scale": "gmax",
-    "decode_chunk_size": "chunk", "hardware": "hw",
+    "decode_chunk_size": "chunk", "hardware": "hw", "segments": "seg", "color_match": "color",
 }  # fmt: skip
 GRIDS_DIR = "grids"
 GALLERY_NAME = "index.html"
@@ -85,7 +85,7 @@ def tile_videos(output_dir: Path, group: pd.DataFrame, rows: str, cols: str | No
     first = next(iter(videos.values()))
     scale = min(1.0, max_width / first.shape[2])
     height, width = _even(first.shape[1] * scale), _even(first.shape[2] * scale)
-    length = min(v.shape[0] for v in videos.values())
+    length = max(v.shape[0] for v in videos.values())  # a shorter video (fewer segments, no loop) starts again
     canvas = np.full((length, len(row_values) * (height + LABEL_HEIGHT), len(col_values) * width, 3), 32, np.uint8)
     for r, row_value in enumerate(row_values):
         for c, col_value in enumerate(col_values):
@@ -97,9 +97,9 @@ def tile_videos(output_dir: Path, group: pd.DataFrame, rows: str, cols: str | No
             video = videos.get((row_value, col_value))
             if video is None:
                 continue  # a missing or failed combination stays dark
+            tiles = [np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.BILINEAR)) for f in video]
             for i in range(length):
-                tile = Image.fromarray(video[i]).resize((width, height), Image.Resampling.BILINEAR)
-                canvas[i, top + LABEL_HEIGHT : top + LABEL_HEIGHT + height, left : left + width] = np.asarray(tile)
+                canvas[i, top + LABEL_HEIGHT : top + LABEL_HEIGHT + height, left : left + width] = tiles[i % len(tiles)]
     return canvas
 
 

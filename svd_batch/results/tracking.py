@@ -44,6 +44,11 @@ class Tracker:
         )
         self.run.define_metric("job/*", step_metric="job/index")
 
+    def add_config(self, values: dict[str, Any]) -> None:
+        """Adds to the run's config what is known only once the model is loaded (the environment)."""
+        if self.run:
+            self.run.config.update(values, allow_val_change=True)
+
     @property
     def run_path(self) -> Path | None:
         return Path(self.run.dir).parent if self.run else None
