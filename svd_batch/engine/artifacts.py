@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 ARTIFACT_NAME = "artifact.bin"
 META_NAME = "meta.json"
 ENGINE_DIR = Path(__file__).resolve().parent
+# engine modules no compiled graph runs through (chaining segments between calls, describing the environment): a
+# change to them must not make every user's cached graphs be built again
+UNTRACED = ("segments.py", "environment.py")
 
 
 def package_version(name: str) -> str:
@@ -43,7 +46,7 @@ def package_version(name: str) -> str:
 def engine_code_hash() -> str:
     """The engine's source: compiled graphs are traced through it, so any change to it rebuilds them."""
     digest = hashlib.sha256()
-    for path in sorted(ENGINE_DIR.glob("*.py")):
+    for path in sorted(p for p in ENGINE_DIR.glob("*.py") if p.name not in UNTRACED):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
