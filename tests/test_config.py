@@ -208,7 +208,8 @@ def test_plan_facts_find_cached_graphs_for_the_planned_shape(compose_cfg, cache_
     assert facts.videos == 6 and facts.eager_s == pytest.approx(6 * 18.9) and not facts.compiled_cached
     store = ArtifactStore(tmp_path / "compiled" / "artifacts")
     fields = {
-        "model": model_identity(config.model, "float16"), "dtype": "float16", "fast_paths": "xattn1,temporal=efficient",
+        "model": model_identity(config.model, "float16"), "dtype": "float16",
+        "fast_paths": "xattn1,temporal=efficient,temporal2d",
         **environment_fields(H100.name), "shape": [2, 25, 8, 72, 128],
     }  # fmt: skip
     store.write("unet-test", b"graph", {"function": "unet", **fields})

@@ -104,7 +104,7 @@ def test_triton_geglu_kernel_matches_diffusers_geglu_in_the_interpreter():
         "import torch\n"
         "from svd_batch.engine.kernels import geglu_reference, geglu_triton\n"
         "torch.manual_seed(0)\n"
-        "for m, k, n, bias in [(200, 64, 96, True), (130, 40, 64, False)]:\n"
+        "for m, k, n, bias in [(200, 64, 96, True), (130, 40, 64, False), (70, 24, 40, True)]:\n"
         "    x, w = torch.randn(m, k), torch.randn(2 * n, k) / 8\n"
         "    b = torch.randn(2 * n) if bias else None\n"
         "    out = geglu_triton(x, w, b, tile=(32, 32, 16, 4, 1))\n"

@@ -23,6 +23,7 @@ import time
 import types
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from diffusers.models.autoencoders.autoencoder_kl_temporal_decoder import Tempor
 from diffusers.models.unets.unet_spatio_temporal_condition import UNetSpatioTemporalConditionOutput
 
 from svd_batch.config import AttentionBackend, SvdBatchError
-from svd_batch.engine import step_cache
+from svd_batch.engine import step_cache, temporal_blocks
 from svd_batch.engine.artifacts import ArtifactStore, artifact_key, environment_fields
 from svd_batch.engine.hardware import FastPaths
 from svd_batch.engine.models import default_dtype
@@ -102,7 +103,7 @@ def key_fields(settings: CompileSettings, function: str, module_config: dict, si
     fields = {
         "model": settings.model,
         "dtype": settings.dtype,
-        "fast_paths": settings.fast_paths.tag() if FUNCTIONS[function][0] == "unet" else "none",
+        "fast_paths": settings.fast_paths.tag() if FUNCTIONS[function][0] == "unet" else settings.fast_paths.vae_tag(),
         "backend": settings.backend,
         "inductor": json.dumps(settings.inductor, sort_keys=True),
         "module_config": json.dumps(module_config, sort_keys=True, default=str),
@@ -394,13 +395,8 @@ def _settings_to_json(settings: CompileSettings) -> dict[str, Any]:
 
 
 def _settings_from_json(plain: dict[str, Any]) -> CompileSettings:
-    paths = plain["fast_paths"]
-    fast = FastPaths(
-        single_token_cross_attention=paths["single_token_cross_attention"],
-        temporal_attention=AttentionBackend(paths["temporal_attention"]),
-        spatial_attention=AttentionBackend(paths["spatial_attention"]),
-        fused_geglu=paths["fused_geglu"],
-    )
+    backends = {f.name for f in dataclass_fields(FastPaths) if isinstance(f.default, AttentionBackend)}
+    fast = FastPaths(**{k: AttentionBackend(v) if k in backends else v for k, v in plain["fast_paths"].items()})
     return CompileSettings(
         **{**plain, "store": Path(plain["store"]), "inductor_cache": Path(plain["inductor_cache"]), "fast_paths": fast}
     )
@@ -443,6 +439,8 @@ def remake_module(kind: str, config: dict, settings: CompileSettings) -> torch.n
     if kind == "unet":
         install(model, settings.fast_paths)
         return model
+    if settings.fast_paths.temporal_blocks_2d:
+        temporal_blocks.install(model.decoder, norms_in_rows=settings.fast_paths.vae_norms_in_rows)
     return model.decoder
 
 

@@ -30,6 +30,8 @@ class FastPaths:
     temporal_attention: AttentionBackend = AttentionBackend.default
     spatial_attention: AttentionBackend = AttentionBackend.default
     fused_geglu: bool = False
+    temporal_blocks_2d: bool = False  # also in the VAE decoder (svd_batch.engine.temporal_blocks)
+    vae_norms_in_rows: bool = False  # with temporal_blocks_2d: the VAE decoder's group norms' statistics per row
 
     def tag(self) -> str:
         """A short description for logs and compiled-artifact keys."""
@@ -40,7 +42,15 @@ class FastPaths:
             parts.append(f"spatial={self.spatial_attention.value}")
         if self.fused_geglu:
             parts.append("geglu")
+        if self.temporal_blocks_2d:
+            parts.append("temporal2d")
         return ",".join(parts) or "none"
+
+    def vae_tag(self) -> str:
+        """The VAE decoder's share of the fast paths, for its compiled-artifact key."""
+        if not self.temporal_blocks_2d:
+            return "none"
+        return "temporal2d,norms-in-rows" if self.vae_norms_in_rows else "temporal2d"
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,8 @@ def fast_paths_of(cfg: HardwareConfig) -> FastPaths:
         temporal_attention=cfg.temporal_attention,
         spatial_attention=cfg.spatial_attention,
         fused_geglu=cfg.fused_geglu,
+        temporal_blocks_2d=cfg.temporal_blocks_2d,
+        vae_norms_in_rows=cfg.vae_norms_in_rows,
     )
 
 

@@ -1,9 +1,11 @@
 """A fused GEGLU projection: `h, g = (x @ W.T + b).chunk(2); out = h * gelu(g)` in one GPU kernel.
 
 diffusers' GEGLU writes the 8C-wide projection to memory and reads it back to apply GELU and the product. Here one
-Triton matrix-multiply tile computes matching columns of both halves (two accumulators over the same rows of x) and
-writes only the 4C-wide product. It is a torch custom op, so torch.compile keeps it as one call and compiled
-artifacts refer to it by name; on a CPU, or without Triton, the op runs the reference computation.
+Triton matrix-multiply tile computes matching columns of both halves and writes only the 4C-wide product: the
+tile's weight columns alternate between a row of the hidden half and the same row of the gate half (W is read where
+it lies, not copied), so one accumulator holds both, and the epilogue splits its column pairs. It is a torch custom
+op, so torch.compile keeps it as one call and compiled artifacts refer to it by name; on a CPU, or without Triton,
+the op runs the reference computation.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ try:
 except ImportError:  # CPU-only installs: the op falls back to the reference computation
     triton = None
 
-# One tile shape (BLOCK_M, BLOCK_N, BLOCK_K, warps, stages): autotuning six candidates per layer width cost about
-# 36 s in every new process on an H100 (benchmarks/h100-2026-11-23c/), more than the kernel can save.
-TILE = (128, 128, 64, 8, 3)
+# One tile shape (BLOCK_M, BLOCK_N weight rows = BLOCK_N / 2 outputs, BLOCK_K, warps, stages): the fastest of seven
+# at each of SVD-XT's three widths on an H200 (benchmarks/h200-2026-12-01/geglu_tiles.py); autotuning per process
+# cost about 36 s on an H100 (benchmarks/h100-2026-11-23c/), more than the kernel can save.
+TILE = (128, 256, 64, 8, 3)
 
 
 def geglu_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -51,7 +54,7 @@ def geglu_triton(
     out = torch.empty((m, n), device=x.device, dtype=x.dtype)
 
     block_m, block_n, block_k, warps, stages = tile or TILE
-    grid = (triton.cdiv(m, block_m) * triton.cdiv(n, block_n),)
+    grid = (triton.cdiv(m, block_m) * triton.cdiv(2 * n, block_n),)
     _geglu_kernel[grid](
         rows, weight, bias if bias is not None else weight, out,
         m, n, k,
@@ -75,7 +78,7 @@ if triton is not None:
         # tiles in groups of GROUP_M rows, so neighbouring programs reuse the same weight columns from L2
         pid = tl.program_id(0)
         tiles_m = tl.cdiv(M, BLOCK_M)
-        tiles_n = tl.cdiv(N, BLOCK_N)
+        tiles_n = tl.cdiv(2 * N, BLOCK_N)
         group = pid // (GROUP_M * tiles_n)
         first_m = group * GROUP_M
         group_rows = min(tiles_m - first_m, GROUP_M)
@@ -83,27 +86,26 @@ if triton is not None:
         pid_n = (pid % (GROUP_M * tiles_n)) // group_rows
 
         rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-        cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+        pairs = tl.arange(0, BLOCK_N)
+        outputs = pid_n * (BLOCK_N // 2) + pairs // 2  # the output column each accumulator column feeds
+        w_rows = outputs + (pairs % 2) * N  # even columns: hidden row j; odd: gate row j (row N + j of W)
         ks = tl.arange(0, BLOCK_K)
         x_ptrs = x_ptr + rows[:, None] * stride_xm + ks[None, :] * stride_xk
-        wh_ptrs = w_ptr + cols[None, :] * stride_wn + ks[:, None] * stride_wk  # (BLOCK_K, BLOCK_N) of W_hidden.T
-        wg_ptrs = wh_ptrs + N * stride_wn  # the gate half: rows N..2N of W
-        acc_h = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-        acc_g = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+        w_ptrs = w_ptr + w_rows[None, :] * stride_wn + ks[:, None] * stride_wk  # (BLOCK_K, BLOCK_N) of W.T
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
         for step in range(0, tl.cdiv(K, BLOCK_K)):
             k_ok = ks < K - step * BLOCK_K
             x = tl.load(x_ptrs, mask=(rows[:, None] < M) & k_ok[None, :], other=0.0)
-            w_mask = k_ok[:, None] & (cols[None, :] < N)
-            acc_h = tl.dot(x, tl.load(wh_ptrs, mask=w_mask, other=0.0), acc_h)
-            acc_g = tl.dot(x, tl.load(wg_ptrs, mask=w_mask, other=0.0), acc_g)
+            w = tl.load(w_ptrs, mask=k_ok[:, None] & (outputs[None, :] < N), other=0.0)
+            acc = tl.dot(x, w, acc)
             x_ptrs += BLOCK_K * stride_xk
-            wh_ptrs += BLOCK_K * stride_wk
-            wg_ptrs += BLOCK_K * stride_wk
+            w_ptrs += BLOCK_K * stride_wk
         if HAS_BIAS:
-            acc_h += tl.load(b_ptr + cols, mask=cols < N, other=0.0).to(tl.float32)[None, :]
-            acc_g += tl.load(b_ptr + N + cols, mask=cols < N, other=0.0).to(tl.float32)[None, :]
-        gelu = 0.5 * acc_g * (1.0 + tl.math.erf(acc_g * 0.7071067811865476))  # exact GELU, as F.gelu
-        out = (acc_h * gelu).to(out_ptr.dtype.element_ty)
+            acc += tl.load(b_ptr + w_rows, mask=outputs < N, other=0.0).to(tl.float32)[None, :]
+        hidden, gate = tl.split(tl.reshape(acc, (BLOCK_M, BLOCK_N // 2, 2)))
+        gelu = 0.5 * gate * (1.0 + tl.math.erf(gate * 0.7071067811865476))  # exact GELU, as F.gelu
+        out = (hidden * gelu).to(out_ptr.dtype.element_ty)
+        cols = pid_n * (BLOCK_N // 2) + tl.arange(0, BLOCK_N // 2)
         tl.store(
             out_ptr + rows[:, None] * stride_om + cols[None, :], out, mask=(rows[:, None] < M) & (cols[None, :] < N)
         )

@@ -1,6 +1,6 @@
 """Exact fast paths for SVD's UNet, installed on a loaded model and removable again.
 
-Three levers, each switchable in the hardware profile and measured alone by the benchmark:
+Four levers, each switchable in the hardware profile and measured alone by the benchmark:
 - cross-attention to a single token: SVD's cross-attention layers (spatial and temporal) attend to one CLIP image
   token. Softmax over one key is exactly 1, so every query receives that token's projected value unchanged: the
   layer's output is `to_out(to_v(context))`, broadcast. The query projection, the attention call and (once
@@ -9,7 +9,9 @@ Three levers, each switchable in the hardware profile and measured alone by the 
   positions, a shape where the memory-efficient kernel is about twice as fast as flash on an H100; the spatial
   layers attend over thousands of positions, where torch's own choice (cuDNN on Hopper) is already the fastest;
 - GEGLU feed-forward: one Triton kernel computes both halves of the projection and multiplies them through GELU
-  (svd_batch.engine.kernels), so the 8C-wide intermediate never reaches GPU memory.
+  (svd_batch.engine.kernels), so the 8C-wide intermediate never reaches GPU memory;
+- the temporal res blocks with per-frame norm statistics and 2-D convolutions (svd_batch.engine.temporal_blocks,
+  which the VAE decoder's blocks get too).
 Frames stay within float16 rounding of diffusers' own computation (tests/test_unet_fast.py; the bench measures it).
 """
 
@@ -22,9 +24,11 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.activations import GEGLU
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+from diffusers.models.resnet import TemporalResnetBlock
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from svd_batch.config import AttentionBackend
+from svd_batch.engine import temporal_blocks
 from svd_batch.engine.hardware import FastPaths
 from svd_batch.engine.kernels import geglu, geglu_reference
 
@@ -163,10 +167,13 @@ def install(unet: torch.nn.Module, paths: FastPaths) -> None:
             if isinstance(module, GEGLU):
                 module.forward = types.MethodType(_fused_geglu_forward, module)
 
+    if paths.temporal_blocks_2d:
+        temporal_blocks.install(unet)
+
 
 def uninstall(unet: torch.nn.Module) -> None:
-    """Back to diffusers' own attention processors and GEGLU."""
+    """Back to diffusers' own attention processors, GEGLU and temporal res blocks."""
     unet.set_attn_processor(AttnProcessor2_0())
     for module in unet.modules():
-        if isinstance(module, GEGLU):
+        if isinstance(module, (GEGLU, TemporalResnetBlock)):
             module.__dict__.pop("forward", None)

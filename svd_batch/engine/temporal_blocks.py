@@ -1,0 +1,118 @@
+"""SVD's temporal res blocks in the layout of the spatial ones: an exact fast path for compiled graphs.
+
+Every `SpatioTemporalResBlock` of the UNet and of the VAE decoder runs a `TemporalResnetBlock` on a
+(batch, channels, frames, height, width) view of the spatial block's (batch x frames, channels, height, width)
+output. diffusers computes it with two `GroupNorm`s over (channels/32, frames, height, width) and two `Conv3d`s
+with a (3, 1, 1) kernel. Compiled, that costs twice what the arithmetic needs (the per-kernel profile in
+benchmarks/h100-2026-11-23c):
+- each GroupNorm has one statistic per (batch, group), 64 in the UNet (CFG batch 2 x 32 groups) and 32 in the VAE
+  decoder, so its reduction runs on 32-64 of the GPU's 132 processors, 2-5 ms a call at 320 channels;
+- each Conv3d goes through cuDNN's NCDHW<->NDHWC conversion kernels (13.7 ms of a 438 ms step).
+Here the same block gathers its statistics per (batch, group, frame), and per row too where that is still too few,
+where each part's values lie together in memory, and combines them per group exactly (parts of equal size: the
+mean of their variances plus the variance of their means); each (k, 1, 1) Conv3d runs as a Conv2d with a (k, 1)
+kernel over (frames, height x width), whose layout Inductor chooses and fuses into the kernel that produces its
+input. Same arithmetic, float32 statistics as `native_group_norm`: frames stay within float16 rounding
+(tests/test_temporal_blocks.py).
+"""
+
+from __future__ import annotations
+
+import types
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.resnet import TemporalResnetBlock
+
+# statistics computed side by side: a few per multiprocessor (an H100 has 132) keep the GPU's memory busy
+MIN_STATISTICS = 1024
+
+
+def group_norm_in_parts(x: torch.Tensor, norm: torch.nn.GroupNorm, max_part_dims: int = 1) -> torch.Tensor:
+    """`norm(x)` for x of shape (batch, channels, *spatial), its statistics gathered in parts and combined: per
+    (batch, group, leading spatial index), over as many leading spatial dimensions (at most `max_part_dims`: frames,
+    then rows) as it takes to have MIN_STATISTICS of them, each part's values lying together in memory."""
+    batch, channels, *spatial = x.shape
+    groups = norm.num_groups
+    grouped = x.float().reshape(batch, groups, channels // groups, *spatial)
+    kept, count = 0, batch * groups
+    while kept < min(max_part_dims, len(spatial) - 1) and count < MIN_STATISTICS:
+        count *= spatial[kept]
+        kept += 1
+    parts = tuple(range(3, 3 + kept))
+    reduced = (2, *range(3 + kept, grouped.ndim))
+    var_p, mean_p = torch.var_mean(grouped, dim=reduced, correction=0, keepdim=True)
+    mean, var = mean_p, var_p
+    if parts:  # parts of equal size: the mean of their variances plus the variance of their means
+        mean = mean_p.mean(dim=parts, keepdim=True)
+        var = (var_p + (mean_p - mean).square()).mean(dim=parts, keepdim=True)
+    normed = ((grouped - mean) * torch.rsqrt(var + norm.eps)).reshape(x.shape)
+    if norm.affine:
+        affine_shape = (1, channels) + (1,) * len(spatial)
+        normed = normed * norm.weight.float().view(affine_shape) + norm.bias.float().view(affine_shape)
+    return normed.to(x.dtype)
+
+
+def conv_over_frames(x: torch.Tensor, conv: torch.nn.Conv3d) -> torch.Tensor:
+    """`conv(x)` for a Conv3d whose kernel spans frames only, as a Conv2d over (frames, height x width)."""
+    batch, _, frames, height, width = x.shape
+    weight = conv.weight.flatten(3)  # (out, in, k, 1, 1) -> (out, in, k, 1)
+    out = F.conv2d(x.flatten(3), weight, conv.bias, padding=(conv.padding[0], 0))
+    return out.unflatten(3, (height, width))
+
+
+def frames_only(conv: torch.nn.Conv3d | None) -> bool:
+    """Whether `conv_over_frames` computes exactly what this Conv3d does."""
+    return conv is None or (
+        conv.kernel_size[1:] == (1, 1)
+        and conv.stride == (1, 1, 1)
+        and conv.dilation == (1, 1, 1)
+        and conv.groups == 1
+        and tuple(conv.padding[1:]) == (0, 0)
+        and conv.padding_mode == "zeros"
+        and not isinstance(conv.padding, str)
+    )
+
+
+def _forward(
+    self: TemporalResnetBlock, input_tensor: torch.Tensor, temb: torch.Tensor | None, part_dims: int = 1
+) -> torch.Tensor:
+    """`TemporalResnetBlock.forward`, step for step, with the two functions above."""
+    hidden_states = self.nonlinearity(group_norm_in_parts(input_tensor, self.norm1, part_dims))
+    hidden_states = conv_over_frames(hidden_states, self.conv1)
+    if self.time_emb_proj is not None:
+        temb = self.time_emb_proj(self.nonlinearity(temb))[:, :, :, None, None]
+        hidden_states = hidden_states + temb.permute(0, 2, 1, 3, 4)
+    hidden_states = self.nonlinearity(group_norm_in_parts(hidden_states, self.norm2, part_dims))
+    hidden_states = conv_over_frames(self.dropout(hidden_states), self.conv2)
+    if self.conv_shortcut is not None:
+        input_tensor = conv_over_frames(input_tensor, self.conv_shortcut)
+    return input_tensor + hidden_states
+
+
+def _group_norm_forward(self: torch.nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
+    return (
+        group_norm_in_parts(x, self, max_part_dims=x.ndim - 3)
+        if x.ndim >= 4
+        else F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+    )
+
+
+def install(model: torch.nn.Module, norms_in_rows: bool = False) -> int:
+    """Switches every eligible temporal res block in `model` to the 2-D computation (statistics per frame); with
+    `norms_in_rows`, per row too where per frame is still too few, and every other GroupNorm of `model` with
+    statistics in parts as well (the VAE decoder's have one statistic per (frame, group): 256 for an 8-frame chunk).
+    Returns how many blocks. A `module.__dict__.pop("forward")` (svd_batch.engine.prepare.reset_pipeline) switches
+    one back."""
+    count = 0
+    for module in model.modules():
+        if isinstance(module, TemporalResnetBlock) and all(
+            frames_only(conv) for conv in (module.conv1, module.conv2, module.conv_shortcut)
+        ):
+            forward = partial(_forward, part_dims=2 if norms_in_rows else 1)
+            module.forward = types.MethodType(forward, module)
+            count += 1
+        elif norms_in_rows and isinstance(module, torch.nn.GroupNorm):
+            module.forward = types.MethodType(_group_norm_forward, module)
+    return count
