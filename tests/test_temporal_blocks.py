@@ -1,6 +1,9 @@
 """Temporal res blocks in 2-D (svd_batch.engine.temporal_blocks) on the tiny model: the same output as diffusers in
 the UNet and the VAE decoder, statistics combined exactly from their parts, installed where it applies and removable,
-traced as one graph, and part of the compiled-artifact keys."""
+taken inside compiled graphs only (traced as one), and part of the compiled-artifact keys.
+
+The 2-D path runs only while torch compiles; the `compiling` fixture makes eager calls take it, so its arithmetic is
+checked directly."""
 
 from __future__ import annotations
 
@@ -15,6 +18,11 @@ from svd_batch.engine.hardware import FastPaths
 from svd_batch.engine.models import build_tiny_pipeline
 from svd_batch.engine.prepare import reset_pipeline
 from tests.conftest import tiny_denoise
+
+
+@pytest.fixture
+def compiling(monkeypatch):
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +81,17 @@ def test_parts_follow_the_statistics_needed():
     assert seen == [(2, 4, 5), (2, 5), (2, 4, 5), (2, 4), (2, 3, 4)]
 
 
-def test_unet_and_vae_compute_what_diffusers_computes_and_come_off_again(pipe):
+def test_unet_and_vae_compute_what_diffusers_computes_and_come_off_again(pipe, compiling, monkeypatch):
+    taken = []
+    norm = temporal_blocks.group_norm_in_parts
+    monkeypatch.setattr(temporal_blocks, "group_norm_in_parts", lambda *a, **k: taken.append(1) or norm(*a, **k))
     unet, decoder = pipe.unet.eval(), pipe.vae.decoder.eval()
     expected_noise, expected_frames = tiny_denoise(unet), decode(pipe)
     blocks = [m for m in unet.modules() if isinstance(m, TemporalResnetBlock)]
     assert temporal_blocks.install(unet) == len(blocks) > 0
     assert all("forward" in m.__dict__ for m in blocks)
     assert torch.allclose(tiny_denoise(unet), expected_noise, atol=1e-5)
+    assert len(taken) == 2 * len(blocks)  # two norms a block: the 2-D path ran
     for rows in (False, True):
         vae_blocks = temporal_blocks.install(decoder, norms_in_rows=rows)
         assert vae_blocks == sum(isinstance(m, TemporalResnetBlock) for m in decoder.modules()) > 0
@@ -93,7 +105,7 @@ def test_unet_and_vae_compute_what_diffusers_computes_and_come_off_again(pipe):
     assert torch.equal(decode(pipe), expected_frames)
 
 
-def test_temporal_convolution_as_2d_is_the_3d_one():
+def test_temporal_convolution_as_2d_is_the_3d_one(compiling):
     conv = torch.nn.Conv3d(16, 24, kernel_size=(3, 1, 1), padding=(1, 0, 0))
     x = temporal_input(channels=16, frames=7)
     assert temporal_blocks.frames_only(conv)
@@ -109,12 +121,18 @@ def test_temporal_convolution_as_2d_is_the_3d_one():
     assert temporal_blocks.install(block) == 0 and "forward" not in block.__dict__  # left to diffusers
 
 
-def test_traces_as_one_graph(pipe):
+def test_taken_in_compiled_graphs_only(pipe, monkeypatch):
+    """Eagerly (a run's first videos while its graphs build, an uncompiled `auto`), diffusers' own blocks run,
+    exactly; a compiled graph traces the 2-D blocks as one graph."""
     unet = build_tiny_pipeline().unet.eval()
     expected = tiny_denoise(unet)
     unet_fast.install(unet, FastPaths(single_token_cross_attention=True, temporal_blocks_2d=True))
+    taken = []
+    norm = temporal_blocks.group_norm_in_parts
+    monkeypatch.setattr(temporal_blocks, "group_norm_in_parts", lambda *a, **k: taken.append(1) or norm(*a, **k))
+    assert torch.equal(tiny_denoise(unet), expected) and taken == []
     traced = torch.compile(unet, backend="aot_eager", fullgraph=True)
-    assert torch.allclose(tiny_denoise(traced), expected, atol=1e-5)
+    assert torch.allclose(tiny_denoise(traced), expected, atol=1e-5) and taken
 
 
 def test_the_vae_decoders_artifact_key_names_its_fast_paths(tmp_path):

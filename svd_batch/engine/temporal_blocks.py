@@ -13,7 +13,8 @@ where each part's values lie together in memory, and combines them per group exa
 mean of their variances plus the variance of their means); each (k, 1, 1) Conv3d runs as a Conv2d with a (k, 1)
 kernel over (frames, height x width), whose layout Inductor chooses and fuses into the kernel that produces its
 input. Same arithmetic, float32 statistics as `native_group_norm`: frames stay within float16 rounding
-(tests/test_temporal_blocks.py).
+(tests/test_temporal_blocks.py). Only compiled graphs take this path: eagerly (the first videos of a run whose
+graphs are still being built, `hardware=auto` when it does not compile) the blocks run as diffusers wrote them.
 """
 
 from __future__ import annotations
@@ -78,7 +79,10 @@ def frames_only(conv: torch.nn.Conv3d | None) -> bool:
 def _forward(
     self: TemporalResnetBlock, input_tensor: torch.Tensor, temb: torch.Tensor | None, part_dims: int = 1
 ) -> torch.Tensor:
-    """`TemporalResnetBlock.forward`, step for step, with the two functions above."""
+    """`TemporalResnetBlock.forward`, step for step, with the two functions above, inside compiled graphs; run
+    eagerly, diffusers' own computation, whose fused GroupNorm and Conv3d kernels are the faster ones there."""
+    if not torch.compiler.is_compiling():
+        return TemporalResnetBlock.forward(self, input_tensor, temb)
     hidden_states = self.nonlinearity(group_norm_in_parts(input_tensor, self.norm1, part_dims))
     hidden_states = conv_over_frames(hidden_states, self.conv1)
     if self.time_emb_proj is not None:
