@@ -93,8 +93,10 @@ class JobLoop:
         if not self._still_mine(claim, "exporting"):
             return None
         if frames is not None:
+            self._export(record, frames)  # first: the video is on disk before its measures are taken
             self._measure(record, frames)
-            self._export(record, frames)
+            # the job's own work; its export overlaps the next job, so wall time per video is lower
+            record.times["time_total_s"] = sum(t for name, t in record.times.items() if name != "time_total_s")
         if not self._still_mine(claim, "recording"):
             return None  # its files stay: the new holder's export replaces them atomically
         record.finished_at = utc_timestamp()
@@ -130,8 +132,6 @@ class JobLoop:
             record.error = f"export failed: {describe_error(exc)}"
         except Exception as exc:
             record.error = f"export failed: {describe_error(exc)}"
-        # the job's own work; its export overlaps the next job, so wall time per video is lower
-        record.times["time_total_s"] = sum(t for name, t in record.times.items() if name != "time_total_s")
 
     def _still_mine(self, claim: Claim | None, stage: str) -> bool:
         if claim is None or self.claims.still_mine(claim):
