@@ -131,6 +131,10 @@ def test_taken_in_compiled_graphs_only(pipe, monkeypatch):
     norm = temporal_blocks.group_norm_in_parts
     monkeypatch.setattr(temporal_blocks, "group_norm_in_parts", lambda *a, **k: taken.append(1) or norm(*a, **k))
     assert torch.equal(tiny_denoise(unet), expected) and taken == []
+    frames = decode(pipe)
+    temporal_blocks.install(pipe.vae.decoder, norms_in_rows=True)
+    assert torch.equal(decode(pipe), frames) and taken == []
+    reset_pipeline(pipe, pipe.unet, "cpu")
     traced = torch.compile(unet, backend="aot_eager", fullgraph=True)
     assert torch.allclose(tiny_denoise(traced), expected, atol=1e-5) and taken
 

@@ -96,11 +96,10 @@ def _forward(
 
 
 def _group_norm_forward(self: torch.nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
-    return (
-        group_norm_in_parts(x, self, max_part_dims=x.ndim - 3)
-        if x.ndim >= 4
-        else F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
-    )
+    """Statistics in parts inside compiled graphs; eagerly (and for (batch, channels, length) inputs) torch's own."""
+    if x.ndim < 4 or not torch.compiler.is_compiling():
+        return torch.nn.GroupNorm.forward(self, x)
+    return group_norm_in_parts(x, self, max_part_dims=x.ndim - 3)
 
 
 def install(model: torch.nn.Module, norms_in_rows: bool = False) -> int:
