@@ -33,11 +33,11 @@ from diffusers.models.autoencoders.autoencoder_kl_temporal_decoder import Tempor
 from diffusers.models.unets.unet_spatio_temporal_condition import UNetSpatioTemporalConditionOutput
 
 from svd_batch.config import AttentionBackend, SvdBatchError
-from svd_batch.engine import step_cache, temporal_blocks
+from svd_batch.engine import step_cache
 from svd_batch.engine.artifacts import ArtifactStore, artifact_key, environment_fields
 from svd_batch.engine.hardware import FastPaths
 from svd_batch.engine.models import default_dtype
-from svd_batch.engine.unet_fast import install
+from svd_batch.engine.unet_fast import install, install_decoder
 
 log = logging.getLogger(__name__)
 
@@ -439,8 +439,7 @@ def remake_module(kind: str, config: dict, settings: CompileSettings) -> torch.n
     if kind == "unet":
         install(model, settings.fast_paths)
         return model
-    if settings.fast_paths.temporal_blocks_2d:
-        temporal_blocks.install(model.decoder, norms_in_rows=settings.fast_paths.vae_norms_in_rows)
+    install_decoder(model.decoder, settings.fast_paths)
     return model.decoder
 
 

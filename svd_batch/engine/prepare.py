@@ -12,7 +12,7 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 
 from svd_batch.config import CompileScope, Placement
-from svd_batch.engine import accelerator, step_cache, temporal_blocks, unet_fast
+from svd_batch.engine import accelerator, step_cache, unet_fast
 from svd_batch.engine.compiled import BuildQueue, Compiler, CompileSettings, aot_compile_available
 from svd_batch.engine.hardware import FastPaths, Hardware
 
@@ -61,8 +61,7 @@ def prepare_pipeline(
         pipe.unet.enable_forward_chunking()
     if hw.fast_paths != FastPaths():
         unet_fast.install(pipe.unet, hw.fast_paths)
-    if hw.fast_paths.temporal_blocks_2d:
-        temporal_blocks.install(pipe.vae.decoder, norms_in_rows=hw.fast_paths.vae_norms_in_rows)
+    unet_fast.install_decoder(pipe.vae.decoder, hw.fast_paths)
     if hw.compiles:
         point_inductor_at_cache(hw)
     options = {"mode": hw.compile_mode, "dynamic": False}  # static shapes: a new image or seed never recompiles

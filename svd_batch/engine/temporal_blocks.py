@@ -65,30 +65,31 @@ def conv_over_frames(x: torch.Tensor, conv: torch.nn.Conv3d) -> torch.Tensor:
 
 def frames_only(conv: torch.nn.Conv3d | None) -> bool:
     """Whether `conv_over_frames` computes exactly what this Conv3d does."""
+    # padding "same" / "valid" is a string: padded as torch decides, not as given
     return conv is None or (
-        conv.kernel_size[1:] == (1, 1)
+        not isinstance(conv.padding, str)
+        and conv.kernel_size[1:] == (1, 1)
         and conv.stride == (1, 1, 1)
         and conv.dilation == (1, 1, 1)
         and conv.groups == 1
         and tuple(conv.padding[1:]) == (0, 0)
         and conv.padding_mode == "zeros"
-        and not isinstance(conv.padding, str)
     )
 
 
 def _forward(
-    self: TemporalResnetBlock, input_tensor: torch.Tensor, temb: torch.Tensor | None, part_dims: int = 1
+    self: TemporalResnetBlock, input_tensor: torch.Tensor, temb: torch.Tensor | None, max_part_dims: int = 1
 ) -> torch.Tensor:
     """`TemporalResnetBlock.forward`, step for step, with the two functions above, inside compiled graphs; run
     eagerly, diffusers' own computation, whose fused GroupNorm and Conv3d kernels are the faster ones there."""
     if not torch.compiler.is_compiling():
         return TemporalResnetBlock.forward(self, input_tensor, temb)
-    hidden_states = self.nonlinearity(group_norm_in_parts(input_tensor, self.norm1, part_dims))
+    hidden_states = self.nonlinearity(group_norm_in_parts(input_tensor, self.norm1, max_part_dims))
     hidden_states = conv_over_frames(hidden_states, self.conv1)
     if self.time_emb_proj is not None:
         temb = self.time_emb_proj(self.nonlinearity(temb))[:, :, :, None, None]
         hidden_states = hidden_states + temb.permute(0, 2, 1, 3, 4)
-    hidden_states = self.nonlinearity(group_norm_in_parts(hidden_states, self.norm2, part_dims))
+    hidden_states = self.nonlinearity(group_norm_in_parts(hidden_states, self.norm2, max_part_dims))
     hidden_states = conv_over_frames(self.dropout(hidden_states), self.conv2)
     if self.conv_shortcut is not None:
         input_tensor = conv_over_frames(input_tensor, self.conv_shortcut)
@@ -113,7 +114,7 @@ def install(model: torch.nn.Module, norms_in_rows: bool = False) -> int:
         if isinstance(module, TemporalResnetBlock) and all(
             frames_only(conv) for conv in (module.conv1, module.conv2, module.conv_shortcut)
         ):
-            forward = partial(_forward, part_dims=2 if norms_in_rows else 1)
+            forward = partial(_forward, max_part_dims=2 if norms_in_rows else 1)
             module.forward = types.MethodType(forward, module)
             count += 1
         elif norms_in_rows and isinstance(module, torch.nn.GroupNorm):

@@ -171,6 +171,12 @@ def install(unet: torch.nn.Module, paths: FastPaths) -> None:
         temporal_blocks.install(unet)
 
 
+def install_decoder(decoder: torch.nn.Module, paths: FastPaths) -> None:
+    """The VAE decoder's share of the fast paths (`FastPaths.vae_tag`): its temporal res blocks in 2-D."""
+    if paths.temporal_blocks_2d:
+        temporal_blocks.install(decoder, norms_in_rows=paths.vae_norms_in_rows)
+
+
 def uninstall(unet: torch.nn.Module) -> None:
     """Back to diffusers' own attention processors, GEGLU and temporal res blocks."""
     unet.set_attn_processor(AttnProcessor2_0())
