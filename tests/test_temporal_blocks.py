@@ -8,6 +8,7 @@ checked directly."""
 from __future__ import annotations
 
 import dataclasses
+import types
 
 import pytest
 import torch
@@ -137,6 +138,20 @@ def test_taken_in_compiled_graphs_only(pipe, monkeypatch):
     reset_pipeline(pipe, pipe.unet, "cpu")
     traced = torch.compile(unet, backend="aot_eager", fullgraph=True)
     assert torch.allclose(tiny_denoise(traced), expected, atol=1e-5) and taken
+
+
+@pytest.mark.parametrize("rows", [False, True])
+def test_installed_forwards_are_python_functions_bound_to_their_modules(rows):
+    """torch 2.11's Dynamo traces a replaced `forward` only when it is a Python function bound to its module (a bound
+    functools.partial stops it: "can't handle functions not implemented in python")."""
+    tiny = build_tiny_pipeline()
+    paths = FastPaths(single_token_cross_attention=True, temporal_blocks_2d=True, vae_norms_in_rows=rows)
+    unet_fast.install(tiny.unet, paths)
+    unet_fast.install_decoder(tiny.vae.decoder, paths)
+    installed = [m.__dict__["forward"] for m in (*tiny.unet.modules(), *tiny.vae.modules()) if "forward" in m.__dict__]
+    assert len(installed) > 2
+    for forward in installed:
+        assert isinstance(forward, types.MethodType) and isinstance(forward.__func__, types.FunctionType), forward
 
 
 def test_the_vae_decoders_artifact_key_names_its_fast_paths(tmp_path):

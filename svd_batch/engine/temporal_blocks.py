@@ -20,7 +20,6 @@ graphs are still being built, `hardware=auto` when it does not compile) the bloc
 from __future__ import annotations
 
 import types
-from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -96,6 +95,10 @@ def _forward(
     return input_tensor + hidden_states
 
 
+def _forward_in_rows(self: TemporalResnetBlock, input_tensor: torch.Tensor, temb: torch.Tensor | None) -> torch.Tensor:
+    return _forward(self, input_tensor, temb, max_part_dims=2)
+
+
 def _group_norm_forward(self: torch.nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
     """Statistics in parts inside compiled graphs; eagerly (and for (batch, channels, length) inputs) torch's own."""
     if x.ndim < 4 or not torch.compiler.is_compiling():
@@ -114,8 +117,8 @@ def install(model: torch.nn.Module, norms_in_rows: bool = False) -> int:
         if isinstance(module, TemporalResnetBlock) and all(
             frames_only(conv) for conv in (module.conv1, module.conv2, module.conv_shortcut)
         ):
-            forward = partial(_forward, max_part_dims=2 if norms_in_rows else 1)
-            module.forward = types.MethodType(forward, module)
+            # plain functions, not a functools.partial: torch 2.11's Dynamo cannot trace a method made of a partial
+            module.forward = types.MethodType(_forward_in_rows if norms_in_rows else _forward, module)
             count += 1
         elif norms_in_rows and isinstance(module, torch.nn.GroupNorm):
             module.forward = types.MethodType(_group_norm_forward, module)
