@@ -124,7 +124,8 @@ class VideoGenerator:
             frames, segment_times = self.render_segment(condition, params, segment_seed(params.seed, k))
             times.add(segment_times)
             if k == 0:
-                matcher = ColorMatcher(params.color_match, frames)
+                # one segment needs no matching: no reference statistics on the critical path between videos
+                matcher = ColorMatcher(params.color_match, frames) if params.segments > 1 else None
             else:
                 started = time.perf_counter()
                 frames = matcher.match(frames)
@@ -169,8 +170,11 @@ class VideoGenerator:
         The pipeline resizes PIL images to 224x224 with its anti-aliasing filter on the CPU (about a second for a
         25-frame 576x1024 video); the same function runs here on the device, and `_encode_image` takes it from there.
         """
-        pictures = np.stack([np.asarray(image.convert("RGB")), *frames])
-        pixels = torch.from_numpy(pictures).to(self.device).permute(0, 3, 1, 2).float() / 255.0  # pil_to_numpy + pt
+        # copied to the device as they lie and joined there: a host-side stack of 25 full frames costs more than the
+        # encoder's whole call, and runs between one video and the next
+        condition = torch.from_numpy(np.asarray(image.convert("RGB"))).to(self.device)
+        pictures = torch.cat([condition[None], torch.from_numpy(frames).to(self.device)])
+        pixels = pictures.permute(0, 3, 1, 2).float() / 255.0  # pil_to_numpy + numpy_to_pt
         pixels = (_resize_with_antialiasing(pixels * 2.0 - 1.0, (224, 224)) + 1.0) / 2.0  # as _encode_image does
         embeddings = self.pipe._encode_image(pixels, self.device, 1, False)[:, 0].float()
         self.pipe.maybe_free_model_hooks()  # under model offload, the encoder goes back to the CPU

@@ -68,7 +68,8 @@ def flicker(frames: np.ndarray, width: int = REFERENCE_WIDTH) -> float:
 
 def first_frame_psnr(frames: np.ndarray, image: np.ndarray) -> float:
     """PSNR (dB) of frame 0 against the conditioning image as fitted to the video's size (uint8 HxWx3)."""
-    error = np.mean((frames[0].astype(np.float64) - image.astype(np.float64)) ** 2)
+    difference = frames[0].astype(np.int32) - image  # exact in integers; float64 copies of both cost 5x the time
+    error = float(np.mean(difference * difference))
     return MAX_PSNR_DB if error == 0 else min(MAX_PSNR_DB, 10 * math.log10(255.0**2 / error))
 
 
