@@ -209,7 +209,7 @@ def test_plan_facts_find_cached_graphs_for_the_planned_shape(compose_cfg, cache_
     store = ArtifactStore(tmp_path / "compiled" / "artifacts")
     fields = {
         "model": model_identity(config.model, "float16"), "dtype": "float16",
-        "fast_paths": "xattn1,temporal=efficient,temporal2d",
+        "fast_paths": resolve_hardware(config.hardware, H100, facts).fast_paths.tag(),  # auto's: h100's
         **environment_fields(H100.name), "shape": [2, 25, 8, 72, 128],
     }  # fmt: skip
     store.write("unet-test", b"graph", {"function": "unet", **fields})
