@@ -1,6 +1,6 @@
 """Exact fast paths for SVD's UNet, installed on a loaded model and removable again.
 
-Four levers, each switchable in the hardware profile and measured alone by the benchmark:
+Six levers, each switchable in the hardware profile and measured alone by the benchmark:
 - cross-attention to a single token: SVD's cross-attention layers (spatial and temporal) attend to one CLIP image
   token. Softmax over one key is exactly 1, so every query receives that token's projected value unchanged: the
   layer's output is `to_out(to_v(context))`, broadcast. The query projection, the attention call and (once
@@ -8,8 +8,11 @@ Four levers, each switchable in the hardware profile and measured alone by the b
 - the attention backend per layer kind: the temporal layers attend over 14-25 frames at each of thousands of
   positions, a shape where the memory-efficient kernel is about twice as fast as flash on an H100; the spatial
   layers attend over thousands of positions, where torch's own choice (cuDNN on Hopper) is already the fastest;
+- self-attention's query, key and value projections as one matrix multiply over the stacked weights: the same dot
+  products, the input read once instead of three times;
 - GEGLU feed-forward: one Triton kernel computes both halves of the projection and multiplies them through GELU
-  (svd_batch.engine.kernels), so the 8C-wide intermediate never reaches GPU memory;
+  (svd_batch.engine.kernels), so the 8C-wide intermediate never reaches GPU memory; with `fused_layer_norm` the
+  LayerNorm in front of it is applied inside the same kernel, so its output is not written either;
 - the temporal res blocks with per-frame norm statistics and 2-D convolutions (svd_batch.engine.temporal_blocks,
   which the VAE decoder's blocks get too).
 Frames stay within float16 rounding of diffusers' own computation (tests/test_unet_fast.py; the bench measures it).
@@ -23,6 +26,7 @@ import types
 import torch
 import torch.nn.functional as F
 from diffusers.models.activations import GEGLU
+from diffusers.models.attention import BasicTransformerBlock, TemporalBasicTransformerBlock
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from diffusers.models.resnet import TemporalResnetBlock
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -30,7 +34,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from svd_batch.config import AttentionBackend
 from svd_batch.engine import temporal_blocks
 from svd_batch.engine.hardware import FastPaths
-from svd_batch.engine.kernels import geglu, geglu_reference
+from svd_batch.engine.kernels import geglu, geglu_reference, layer_norm_geglu
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +50,10 @@ class SVDAttnProcessor:
     """`AttnProcessor2_0`'s computation for SVD's attention layers (no masks, norms or residuals inside the layer,
     which `install` checks), with a chosen SDPA backend and the single-token cross-attention shortcut."""
 
-    def __init__(self, backend: AttentionBackend, single_token_shortcut: bool):
+    def __init__(self, backend: AttentionBackend, single_token_shortcut: bool, fused_qkv: bool = False):
         self.backend = SDPA_BACKENDS.get(backend)
         self.single_token_shortcut = single_token_shortcut
+        self.fused_qkv = fused_qkv
 
     def __call__(
         self,
@@ -69,12 +74,33 @@ class SVDAttnProcessor:
             return value.expand(-1, hidden_states.shape[1], -1)
 
         batch = hidden_states.shape[0]
-        query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
+        if self.fused_qkv and encoder_hidden_states is None and _stackable(attn):
+            query, key, value = fused_projections(attn, hidden_states)
+        else:
+            query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
         head_dim = key.shape[-1] // attn.heads
         query, key, value = (t.view(batch, -1, attn.heads, head_dim).transpose(1, 2) for t in (query, key, value))
         out = attention(query, key, value, self.backend)
         out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
         return attn.to_out[1](attn.to_out[0](out))
+
+
+def fused_projections(attn: Attention, hidden_states: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Self-attention's query, key and value from one matrix multiply over the three weights stacked: each output is
+    the same dot product, and the input is read once. The stacked weight (at most 10 MB) is made at each call: in a
+    compiled graph the weights are inputs, and a stored copy would double them in memory."""
+    layers = (attn.to_q, attn.to_k, attn.to_v)
+    weight = torch.cat([layer.weight for layer in layers])
+    bias = None if attn.to_q.bias is None else torch.cat([layer.bias for layer in layers])
+    return F.linear(hidden_states, weight, bias).chunk(3, dim=-1)
+
+
+def _stackable(attn: Attention) -> bool:
+    """Whether the three projections are linear maps of the same input width, all with or all without a bias."""
+    layers = (attn.to_q, attn.to_k, attn.to_v)
+    return all(isinstance(layer, torch.nn.Linear) for layer in layers) and (
+        len({layer.in_features for layer in layers}) == 1 and len({layer.bias is None for layer in layers}) == 1
+    )
 
 
 def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, backend: SDPBackend | None) -> torch.Tensor:
@@ -140,6 +166,38 @@ def _fused_geglu_forward(self: GEGLU, hidden_states: torch.Tensor, *args, **kwar
     return geglu(hidden_states, self.proj.weight, self.proj.bias)
 
 
+def _layer_norm_geglu_forward(self: GEGLU, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+    norm = self._svd_batch_norm
+    # the row statistics as torch's LayerNorm takes them (float32, biased variance); compiled, this reduction fuses
+    # into the kernel that makes hidden_states
+    var, mean = torch.var_mean(hidden_states.float(), dim=-1, correction=0)
+    rstd = torch.rsqrt(var + norm.eps)
+    return layer_norm_geglu(hidden_states, mean, rstd, norm.weight, norm.bias, self.proj.weight, self.proj.bias)
+
+
+def _applied_by_feed_forward(self: torch.nn.LayerNorm, hidden_states: torch.Tensor) -> torch.Tensor:
+    return hidden_states  # the feed-forward's fused kernel normalizes its input
+
+
+def norm_feed_forward_pairs(unet: torch.nn.Module) -> list[tuple[torch.nn.LayerNorm, GEGLU]]:
+    """Each affine LayerNorm whose output only a GEGLU feed-forward reads, with that GEGLU: the feed-forward norms
+    of the spatial and temporal transformer blocks, and the temporal blocks' input norm and feed-forward."""
+    pairs = []
+    for block in unet.modules():
+        if isinstance(block, TemporalBasicTransformerBlock):
+            candidates = [(block.norm_in, block.ff_in), (block.norm3, block.ff)]
+        elif isinstance(block, BasicTransformerBlock) and block.norm_type == "layer_norm":
+            candidates = [(block.norm3, block.ff)]
+        else:
+            continue
+        for norm, feed_forward in candidates:
+            first = feed_forward.net[0] if feed_forward is not None else None
+            affine = type(norm) is torch.nn.LayerNorm and norm.weight is not None and norm.bias is not None
+            if affine and isinstance(first, GEGLU) and first.proj.in_features == norm.normalized_shape[-1]:
+                pairs.append((norm, first))
+    return pairs
+
+
 def install(unet: torch.nn.Module, paths: FastPaths) -> None:
     """Installs the chosen fast paths on `unet` in place (`uninstall` restores diffusers' computation)."""
     param = next(unet.parameters())
@@ -151,14 +209,15 @@ def install(unet: torch.nn.Module, paths: FastPaths) -> None:
             backend = AttentionBackend.default
         backends[kind] = backend
 
-    if paths.single_token_cross_attention or any(b is not AttentionBackend.default for b in backends.values()):
+    custom = paths.single_token_cross_attention or paths.fused_qkv
+    if custom or any(b is not AttentionBackend.default for b in backends.values()):
         layers = dict(unet.named_modules())
         processors = {}
         for name, processor in unet.attn_processors.items():
             layer = layers[name.removesuffix(".processor")]
             kind = "temporal" if "temporal_transformer_blocks" in name else "spatial"
             if isinstance(layer, Attention) and _plain_layer(layer):
-                processor = SVDAttnProcessor(backends[kind], paths.single_token_cross_attention)
+                processor = SVDAttnProcessor(backends[kind], paths.single_token_cross_attention, paths.fused_qkv)
             processors[name] = processor
         unet.set_attn_processor(processors)
 
@@ -166,6 +225,11 @@ def install(unet: torch.nn.Module, paths: FastPaths) -> None:
         for module in unet.modules():
             if isinstance(module, GEGLU):
                 module.forward = types.MethodType(_fused_geglu_forward, module)
+        if paths.fused_layer_norm:
+            for norm, geglu_module in norm_feed_forward_pairs(unet):
+                object.__setattr__(geglu_module, "_svd_batch_norm", norm)  # a reference, not a registered submodule
+                geglu_module.forward = types.MethodType(_layer_norm_geglu_forward, geglu_module)
+                norm.forward = types.MethodType(_applied_by_feed_forward, norm)
 
     if paths.temporal_blocks_2d:
         temporal_blocks.install(unet)
@@ -178,8 +242,9 @@ def install_decoder(decoder: torch.nn.Module, paths: FastPaths) -> None:
 
 
 def uninstall(unet: torch.nn.Module) -> None:
-    """Back to diffusers' own attention processors, GEGLU and temporal res blocks."""
+    """Back to diffusers' own attention processors, GEGLU, layer norms and temporal res blocks."""
     unet.set_attn_processor(AttnProcessor2_0())
     for module in unet.modules():
-        if isinstance(module, (GEGLU, TemporalResnetBlock)):
+        if isinstance(module, (GEGLU, TemporalResnetBlock, torch.nn.LayerNorm)):
             module.__dict__.pop("forward", None)
+            module.__dict__.pop("_svd_batch_norm", None)
