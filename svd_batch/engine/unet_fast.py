@@ -168,6 +168,9 @@ def _fused_geglu_forward(self: GEGLU, hidden_states: torch.Tensor, *args, **kwar
 
 def _layer_norm_geglu_forward(self: GEGLU, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     norm = self._svd_batch_norm
+    if not torch.compiler.is_compiling():  # eagerly the statistics would cost a float32 copy: torch's LayerNorm
+        normalized = F.layer_norm(hidden_states, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        return _fused_geglu_forward(self, normalized)
     # the row statistics as torch's LayerNorm takes them (float32, biased variance); compiled, this reduction fuses
     # into the kernel that makes hidden_states
     var, mean = torch.var_mean(hidden_states.float(), dim=-1, correction=0)
