@@ -34,7 +34,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from svd_batch.config import AttentionBackend
 from svd_batch.engine import temporal_blocks
 from svd_batch.engine.hardware import FastPaths
-from svd_batch.engine.kernels import geglu, geglu_reference, layer_norm_geglu
+from svd_batch.engine.kernels import geglu, geglu_reference, layer_norm_geglu, normalize
 
 log = logging.getLogger(__name__)
 
@@ -142,22 +142,30 @@ def backend_works(backend: AttentionBackend, device: torch.device, dtype: torch.
     return torch.allclose(out.float(), F.scaled_dot_product_attention(q.float(), q.float(), q.float()), atol=1e-2)
 
 
-def geglu_works(device: torch.device, dtype: torch.dtype) -> bool:
-    """The fused GEGLU kernel against the plain computation on a small input, on this device: a Triton or driver
-    problem turns the lever off with a warning instead of failing every video. Elsewhere the op computes the plain
-    GEGLU itself."""
+def geglu_works(device: torch.device, dtype: torch.dtype, with_norm: bool = False) -> bool:
+    """The fused GEGLU kernel (`with_norm`: its LayerNorm variant) against the plain computation on a small input,
+    on this device: a Triton or driver problem turns the lever off with a warning instead of failing every video.
+    Elsewhere the ops compute the plain GEGLU themselves."""
     if device.type != "cuda":
         return True
+    name = "fused GEGLU with its LayerNorm" if with_norm else "fused GEGLU"
     x = torch.randn(64, 64, device=device, dtype=dtype)
     weight, bias = torch.randn(256, 64, device=device, dtype=dtype) / 8, torch.randn(256, device=device, dtype=dtype)
+    norm_weight, norm_bias = torch.randn(64, device=device, dtype=dtype), torch.randn(64, device=device, dtype=dtype)
+    var, mean = torch.var_mean(x.float(), dim=-1, correction=0)
+    rstd = torch.rsqrt(var + 1e-5)
     try:
-        out = geglu(x, weight, bias)
+        if with_norm:
+            out = layer_norm_geglu(x, mean, rstd, norm_weight, norm_bias, weight, bias)
+        else:
+            out = geglu(x, weight, bias)
     except Exception as exc:  # any failure of the kernel means: do not use it here
-        log.warning("fused GEGLU does not run here (%s): using diffusers' GEGLU", exc)
+        log.warning("%s does not run here (%s): using diffusers' computation", name, exc)
         return False
-    expected = geglu_reference(x.float(), weight.float(), bias.float())
+    source = normalize(x, mean, rstd, norm_weight, norm_bias) if with_norm else x
+    expected = geglu_reference(source.float(), weight.float(), bias.float())
     if not torch.allclose(out.float(), expected, atol=3e-2, rtol=3e-2):
-        log.warning("fused GEGLU differs from diffusers' GEGLU here: using diffusers' GEGLU")
+        log.warning("%s differs from diffusers' computation here: using diffusers' computation", name)
         return False
     return True
 
@@ -228,7 +236,7 @@ def install(unet: torch.nn.Module, paths: FastPaths) -> None:
         for module in unet.modules():
             if isinstance(module, GEGLU):
                 module.forward = types.MethodType(_fused_geglu_forward, module)
-        if paths.fused_layer_norm:
+        if paths.fused_layer_norm and geglu_works(param.device, param.dtype, with_norm=True):
             for norm, geglu_module in norm_feed_forward_pairs(unet):
                 object.__setattr__(geglu_module, "_svd_batch_norm", norm)  # a reference, not a registered submodule
                 geglu_module.forward = types.MethodType(_layer_norm_geglu_forward, geglu_module)
