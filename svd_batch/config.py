@@ -131,8 +131,7 @@ class HardwareConfig:
     # (svd_batch/engine/temporal_blocks.py): the same arithmetic in a shape compiled graphs run faster
     temporal_blocks_2d: bool = False
     # with temporal_blocks_2d: the VAE decoder's group norms (its temporal blocks' too) with statistics per row as
-    # well: one per (frame, group) is 256 for an 8-frame chunk, too few to keep a GPU's memory busy. Not yet
-    # measured on a GPU, so off in every profile
+    # well: one per (frame, group) is 256 for an 8-frame chunk, too few to keep a GPU's memory busy
     vae_norms_in_rows: bool = False
     # approximate (opt-in): run the whole UNet every N-th step and only its shallowest level in between (DeepCache);
     # 1 is exact. step_cache_guidance also skips the unconditional CFG half on the in-between steps.

@@ -74,7 +74,7 @@ class SVDAttnProcessor:
             return value.expand(-1, hidden_states.shape[1], -1)
 
         batch = hidden_states.shape[0]
-        if self.fused_qkv and encoder_hidden_states is None and _stackable(attn):
+        if self.fused_qkv and encoder_hidden_states is None:
             query, key, value = fused_projections(attn, hidden_states)
         else:
             query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
@@ -228,7 +228,8 @@ def install(unet: torch.nn.Module, paths: FastPaths) -> None:
             layer = layers[name.removesuffix(".processor")]
             kind = "temporal" if "temporal_transformer_blocks" in name else "spatial"
             if isinstance(layer, Attention) and _plain_layer(layer):
-                processor = SVDAttnProcessor(backends[kind], paths.single_token_cross_attention, paths.fused_qkv)
+                fused_qkv = paths.fused_qkv and _stackable(layer)  # decided once per layer, not per call
+                processor = SVDAttnProcessor(backends[kind], paths.single_token_cross_attention, fused_qkv)
             processors[name] = processor
         unet.set_attn_processor(processors)
 
