@@ -206,8 +206,8 @@ class _CapturingRunner(BatchRunner):
         super().__init__(*args, **kwargs)
         self.rendered: list[float] = []
 
-    def generate(self, job: Job):
-        record, frames = super().generate(job)
+    def generate(self, job: Job, inputs=None):
+        record, frames = super().generate(job, inputs)
         self.rendered.append(time.perf_counter())
         if job.job_id == self.capture_id:
             self.captured = frames

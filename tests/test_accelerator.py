@@ -209,7 +209,7 @@ class StageGenerator:
     def __init__(self, stage, fits):
         self.pipe, self.stage, self.fits, self.attempts = FakePipe(), stage, fits, 0
 
-    def generate(self, image, params):
+    def generate(self, image, params, latents=None):
         self.attempts += 1
         if not self.fits(self.pipe, params):
             raise StageOutOfMemory(self.stage, torch.OutOfMemoryError("out of memory (injected)"))

@@ -84,10 +84,10 @@ def test_failed_jobs_are_kept_and_retry_failed_reruns_only_them(make_config, tmp
     manifest = manifest_with(tmp_path, ["a.png", "b.png"])
     real_generate = worker.VideoGenerator.generate
 
-    def oom_for_b(self, image, params):
+    def oom_for_b(self, image, params, latents=None):
         if image.getpixel((0, 0)) == image_b_pixel:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
-        return real_generate(self, image, params)
+        return real_generate(self, image, params, latents)
 
     image_b_pixel = Image.open(manifest.parent / "b.png").getpixel((0, 0))
     monkeypatch.setattr(worker.VideoGenerator, "generate", oom_for_b)

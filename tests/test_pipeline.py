@@ -12,6 +12,7 @@ from diffusers import StableVideoDiffusionPipeline
 from PIL import Image
 
 from svd_batch.config import SampleParams, load_config
+from svd_batch.engine import conditioning
 from svd_batch.engine.models import ModelLoadError, build_tiny_pipeline, from_pretrained, load_pipeline
 from svd_batch.engine.pipeline import VideoGenerator
 
@@ -103,3 +104,37 @@ def test_hub_model_unavailable_offline_says_how_to_supply_a_folder():
         ModelLoadError, match=r"(?s)hub repo 'stabilityai/stable-video-diffusion-img2vid-xt'.*model\.path="
     ):
         from_pretrained("stabilityai/stable-video-diffusion-img2vid-xt", "fp16", None, torch.float16)
+
+
+def test_conditioning_on_the_device_equals_diffusers_preprocessing(image):
+    """svd_batch.engine.conditioning does diffusers' float32 arithmetic in the same order and memory layout: on the
+    CPU its CLIP embedding and VAE input equal diffusers' own bit for bit (the frames test above covers the rest)."""
+    pipe = build_tiny_pipeline()
+    wide = Image.fromarray(np.random.default_rng(6).integers(0, 256, (96, 160, 3), dtype=np.uint8))
+    expected = {
+        "embedding": pipe._encode_image(wide, "cpu", 2, True),
+        "vae_input": pipe.video_processor.preprocess(wide, height=96, width=160),
+        "other_size": pipe.video_processor.preprocess(wide, height=64, width=64),
+    }
+    conditioning.install(pipe)
+    embedding = pipe._encode_image(wide, "cpu", 2, True)
+    vae_input = pipe.video_processor.preprocess(wide, height=96, width=160)
+    assert embedding.shape == (4, 1, pipe.image_encoder.config.projection_dim)
+    assert torch.equal(embedding, expected["embedding"])
+    assert torch.equal(vae_input, expected["vae_input"]) and vae_input.stride() == expected["vae_input"].stride()
+    # an image of another size is resized by diffusers' own preprocessing
+    assert torch.equal(pipe.video_processor.preprocess(wide, height=64, width=64), expected["other_size"])
+    conditioning.uninstall(pipe)
+    assert "_encode_image" not in pipe.__dict__ and "preprocess" not in pipe.video_processor.__dict__
+
+
+def test_starting_noise_drawn_ahead_gives_the_same_video(generator, image):
+    """What the job loop draws on its thread is exactly what the pipeline's call would draw; noise of another shape
+    (a job whose parameters changed) is not used."""
+    latents = generator.initial_latents(PARAMS)
+    assert latents.shape == (1, 6, 4, 16, 16) and latents.device.type == "cpu"
+    plain = generator.generate(image, PARAMS).frames
+    assert np.array_equal(generator.generate(image, PARAMS, latents).frames, plain)
+    other = generator.initial_latents(dataclasses.replace(PARAMS, num_frames=4))
+    assert np.array_equal(generator.generate(image, PARAMS, other).frames, plain)
+    assert not np.array_equal(generator.generate(image, PARAMS, torch.zeros_like(latents)).frames, plain)

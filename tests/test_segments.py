@@ -39,9 +39,9 @@ def test_a_three_segment_job_chains_each_segment_from_the_last_frame_before(gene
     seen: list[tuple[np.ndarray, int]] = []
     render = generator.render_segment
 
-    def spy(condition, params, seed):  # what each segment was conditioned on, and its seed
+    def spy(condition, params, seed, latents=None):  # what each segment was conditioned on, and its seed
         seen.append((np.asarray(condition.convert("RGB")).copy(), seed))
-        return render(condition, params, seed)
+        return render(condition, params, seed, latents)
 
     monkeypatch.setattr(generator, "render_segment", spy)
     chained = generator.generate(image, dataclasses.replace(PARAMS, segments=3))

@@ -9,12 +9,16 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+import torch
+from PIL import Image
 
 from svd_batch.batch.claims import Claims
 from svd_batch.batch.images import fit_image, load_image
+from svd_batch.batch.lookahead import Lookahead
 from svd_batch.batch.loop import JobLoop, describe_error
 from svd_batch.batch.plan import Job
 from svd_batch.batch.records import JobRecord, OutputFolder
@@ -28,6 +32,16 @@ from svd_batch.results.quality import FRAME_ONLY, first_frame_psnr, frame_metric
 from svd_batch.results.tracking import Tracker
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobInputs:
+    """What a job renders from, prepared ahead (svd_batch.batch.lookahead)."""
+
+    image: Image.Image | None
+    latents: torch.Tensor | None  # VideoGenerator.initial_latents
+    load_s: float  # reading and fitting the image
+    error: Exception | None = None  # what went wrong preparing them (a missing or corrupt image, ...)
 
 
 class BatchRunner:
@@ -60,8 +74,24 @@ class BatchRunner:
         self.loop = JobLoop(out, config.export, claims, done, on_record=self._log_record, measure=measure)
 
     def run_jobs(self, jobs: list[Job], progress: bool = True) -> list[JobRecord]:
-        """Claims, renders, exports and journals each job (svd_batch.batch.loop); returns the records journalled."""
-        return self.loop.run(jobs, self.generate, progress)
+        """Claims, renders, exports and journals each job (svd_batch.batch.loop); returns the records journalled.
+        Each job's image and starting noise are prepared on a thread while the job before it renders."""
+        with Lookahead(jobs, self.prepare) as inputs:
+            return self.loop.run(jobs, lambda job: self.generate(job, inputs.take(job)), progress)
+
+    def prepare(self, job: Job) -> JobInputs:
+        """The job's conditioning image, loaded and fitted, and its starting noise; a failure is kept for `generate`
+        to report."""
+        started = time.perf_counter()
+        try:
+            params = job.params
+            image = fit_image(
+                load_image(job.image, self.config.image_timeout_s), params.width, params.height, self.config.image_fit
+            )
+            load_s = time.perf_counter() - started
+            return JobInputs(image, self.generator.initial_latents(params), load_s)
+        except Exception as exc:  # reported by generate, on the job's record
+            return JobInputs(None, None, time.perf_counter() - started, exc)
 
     def _log_record(self, index: int, record: JobRecord) -> None:
         if self.tracker:
@@ -69,8 +99,9 @@ class BatchRunner:
         if not record.ok:
             log.warning("job %s (%s) failed: %s", record.job_id, record.id, record.error)
 
-    def generate(self, job: Job) -> tuple[JobRecord, np.ndarray | None]:
-        """Loads the image and renders the frames; any failure becomes a failed record."""
+    def generate(self, job: Job, inputs: JobInputs | None = None) -> tuple[JobRecord, np.ndarray | None]:
+        """Renders the frames from the job's inputs (prepared now when not given); any failure becomes a failed
+        record."""
         record = JobRecord(
             job_id=job.job_id,
             id=job.item_id,
@@ -82,24 +113,23 @@ class BatchRunner:
         )
         if self.compiler:
             self.compiler.poll()  # compiled graphs finished in the background take over from this video on
+        inputs = inputs or self.prepare(job)
+        record.times["time_load_image_s"] = inputs.load_s
         started = time.perf_counter()
         try:
-            params = job.params
-            image = fit_image(
-                load_image(job.image, self.config.image_timeout_s), params.width, params.height, self.config.image_fit
-            )
-            record.times["time_load_image_s"] = time.perf_counter() - started
-            generation, used, record.fallback = self.generate_fitting(image, params)
+            if inputs.error is not None:
+                raise inputs.error
+            generation, used, record.fallback = self.generate_fitting(inputs.image, job.params, inputs.latents)
             record.params = dataclasses.asdict(used)
         except Exception as exc:  # one bad job never stops the rest
             record.error = _describe(exc, job)
-            record.times["time_total_s"] = time.perf_counter() - started
+            record.times["time_total_s"] = inputs.load_s + time.perf_counter() - started
             return record, None
         record.times["time_encode_s"] = generation.times.encode_s
         record.times["time_denoise_s"] = generation.times.denoise_s
         record.times["time_decode_s"] = generation.times.decode_s
         record.peak_vram_gib = generation.peak_vram_gib
-        self.measure_against_input(record, generation.frames, image)
+        self.measure_against_input(record, generation.frames, inputs.image)
         return record, generation.frames
 
     def measure_against_input(self, record: JobRecord, frames: np.ndarray, image) -> None:
@@ -116,14 +146,16 @@ class BatchRunner:
         if self.metrics:
             record.times["time_quality_s"] = time.perf_counter() - started
 
-    def generate_fitting(self, image, params: SampleParams) -> tuple[Generation, SampleParams, str]:
+    def generate_fitting(
+        self, image, params: SampleParams, latents: torch.Tensor | None = None
+    ) -> tuple[Generation, SampleParams, str]:
         """Generates; when the device runs out of memory, retries with the fallback that can help the stage that ran
         out (svd_batch.engine.pipeline.StageOutOfMemory), never one already applied. Returns what was used and what
         changed."""
         changes: list[str] = []
         while True:
             try:
-                return self.generator.generate(image, params), params, "; ".join(changes)
+                return self.generator.generate(image, params, latents), params, "; ".join(changes)
             except StageOutOfMemory as oom:
                 release_memory(self.hardware.device)
                 fallback = self.fallback_for(oom.stage, params)

@@ -1,8 +1,9 @@
 """VideoGenerator: turns (image, parameters) into frames with the diffusers pipeline, timing each stage.
 
 It calls `StableVideoDiffusionPipeline.__call__` itself (output_type="latent") and then the pipeline's own decode and
-post-processing, so its frames equal a plain `pipe(image, ...)` call bit for bit while encode, denoise and decode are
-timed separately. The generator knows nothing about manifests, files or tracking.
+post-processing, so its frames equal a plain `pipe(image, ...)` call bit for bit (on the CPU; on a GPU within the
+rounding of the conditioning image's resize, done there: svd_batch.engine.conditioning) while encode, denoise and
+decode are timed separately. The generator knows nothing about manifests, files or tracking.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from diffusers import StableVideoDiffusionPipeline
-from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import _resize_with_antialiasing
 from PIL import Image
 
 from svd_batch.config import SampleParams, SvdBatchError
-from svd_batch.engine import accelerator
+from svd_batch.engine import accelerator, conditioning
 from svd_batch.engine.segments import ColorMatcher, join_segments, segment_seed
 
 
@@ -107,21 +107,38 @@ def call_arguments(params: SampleParams) -> dict:
 class VideoGenerator:
     def __init__(self, pipe: StableVideoDiffusionPipeline):
         self.pipe = pipe
+        conditioning.install(pipe)  # the conditioning image is prepared on the device
 
     @property
     def device(self) -> torch.device:
         return self.pipe._execution_device  # the GPU also under model offload, where the weights rest on the CPU
 
-    def generate(self, image: Image.Image, params: SampleParams) -> Generation:
+    def initial_latents(self, params: SampleParams) -> torch.Tensor:
+        """The first segment's starting noise, drawn on the CPU exactly as the pipeline's call would draw it: from
+        the seed's generator, after the conditioning image's noise. Drawing 25 frames of float16 noise on the CPU
+        takes ~40 ms, so the job loop draws the next job's while this one renders and passes them to `generate`."""
+        generator = torch.Generator("cpu").manual_seed(params.seed)
+        torch.randn((1, 3, params.height, params.width), generator=generator)  # the noise augmentation's draw
+        return torch.randn(self.latent_shape(params), generator=generator, dtype=self.pipe.image_encoder.dtype)
+
+    def latent_shape(self, params: SampleParams) -> tuple[int, ...]:
+        scale = self.pipe.vae_scale_factor
+        channels = self.pipe.unet.config.in_channels // 2  # the UNet also takes the image's latents
+        return (1, params.num_frames, channels, params.height // scale, params.width // scale)
+
+    def generate(self, image: Image.Image, params: SampleParams, latents: torch.Tensor | None = None) -> Generation:
         """The job's video: one SVD call, or `params.segments` chained ones (svd_batch.engine.segments), each later
         segment conditioned on the previous one's last frame and matched to the first one's colours. Stage times
-        are sums over the segments (colour matching counts as decoding); peak memory is the largest."""
+        are sums over the segments (colour matching counts as decoding); peak memory is the largest. `latents`:
+        `initial_latents(params)` drawn ahead (ignored where they no longer fit, e.g. after a fallback)."""
         accelerator.reset_peak_memory(self.device)
         times = StageTimes()
         segments: list[np.ndarray] = []
         condition = image
+        fits = latents is not None and latents.shape == self.latent_shape(params)
         for k in range(params.segments):
-            frames, segment_times = self.render_segment(condition, params, segment_seed(params.seed, k))
+            start = latents if k == 0 and fits else None
+            frames, segment_times = self.render_segment(condition, params, segment_seed(params.seed, k), start)
             times.add(segment_times)
             if k == 0:
                 # one segment needs no matching: no reference statistics on the critical path between videos
@@ -134,7 +151,9 @@ class VideoGenerator:
             condition = Image.fromarray(frames[-1])  # already at the video's size: the pipeline's resize keeps it
         return Generation(join_segments(segments), times, accelerator.peak_memory_gib(self.device))
 
-    def render_segment(self, image: Image.Image, params: SampleParams, seed: int) -> tuple[np.ndarray, StageTimes]:
+    def render_segment(
+        self, image: Image.Image, params: SampleParams, seed: int, latents: torch.Tensor | None = None
+    ) -> tuple[np.ndarray, StageTimes]:
         """One pipeline call conditioned on `image`, timed by stage."""
         clock = StageClock(self.device)
         start = clock.now()
@@ -145,6 +164,7 @@ class VideoGenerator:
                     **call_arguments(params),
                     # a CPU generator gives the same noise on every device, as the seed guide's torch.manual_seed does
                     generator=torch.Generator("cpu").manual_seed(seed),
+                    latents=latents,
                     output_type="latent",
                 ).frames
             except Exception as exc:
@@ -168,15 +188,13 @@ class VideoGenerator:
         pipeline's own image encoder and preprocessing, in one batched call.
 
         The pipeline resizes PIL images to 224x224 with its anti-aliasing filter on the CPU (about a second for a
-        25-frame 576x1024 video); the same function runs here on the device, and `_encode_image` takes it from there.
+        25-frame 576x1024 video); svd_batch.engine.conditioning does the same arithmetic on the device.
         """
-        # copied to the device as they lie and joined there: a host-side stack of 25 full frames costs more than the
-        # encoder's whole call, and runs between one video and the next
-        condition = torch.from_numpy(np.asarray(image.convert("RGB"))).to(self.device)
-        pictures = torch.cat([condition[None], torch.from_numpy(frames).to(self.device)])
-        pixels = pictures.permute(0, 3, 1, 2).float() / 255.0  # pil_to_numpy + numpy_to_pt
-        pixels = (_resize_with_antialiasing(pixels * 2.0 - 1.0, (224, 224)) + 1.0) / 2.0  # as _encode_image does
-        embeddings = self.pipe._encode_image(pixels, self.device, 1, False)[:, 0].float()
+        # copied to the device as they lie and converted there: a host-side stack of 25 full frames costs more than
+        # the encoder's whole call, and runs between one video and the next
+        video = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float() / 255.0  # as image_tensor
+        pictures = torch.cat([conditioning.image_tensor(image, self.device), video])
+        embeddings = conditioning.encode_image(self.pipe, pictures, self.device, 1, False)[:, 0].float()
         self.pipe.maybe_free_model_hooks()  # under model offload, the encoder goes back to the CPU
         similarity = torch.nn.functional.cosine_similarity(embeddings[1:], embeddings[:1], dim=-1)
         return float(similarity.mean())

@@ -12,7 +12,7 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 
 from svd_batch.config import CompileScope, Placement
-from svd_batch.engine import accelerator, step_cache, unet_fast
+from svd_batch.engine import accelerator, conditioning, step_cache, unet_fast
 from svd_batch.engine.compiled import BuildQueue, Compiler, CompileSettings, aot_compile_available
 from svd_batch.engine.hardware import FastPaths, Hardware
 
@@ -106,6 +106,7 @@ def reset_pipeline(pipe: StableVideoDiffusionPipeline, unet: torch.nn.Module, de
     """Back to plain eager modules on `device` with no hooks, chunking, fast paths or compiled code (the benchmark
     runs several profiles on one loaded model)."""
     pipe.remove_all_hooks()
+    conditioning.uninstall(pipe)  # the seed recipes run diffusers' own preprocessing
     pipe.unet = unet
     unet_fast.uninstall(unet)
     for module in (*unet.modules(), *pipe.vae.modules()):
