@@ -126,7 +126,6 @@ class HardwareConfig:
     spatial_attention: AttentionBackend = AttentionBackend.default
     fused_geglu: bool = False  # one Triton kernel for the GEGLU projection (CUDA; elsewhere the plain math)
     fused_qkv: bool = False  # self-attention's query, key and value projections as one matrix multiply
-    fused_layer_norm: bool = False  # with fused_geglu: the LayerNorm in front of each GEGLU inside its kernel
     # the temporal res blocks of the UNet and the VAE decoder with per-frame norm statistics and 2-D convolutions
     # (svd_batch/engine/temporal_blocks.py): the same arithmetic in a shape compiled graphs run faster
     temporal_blocks_2d: bool = False
@@ -392,11 +391,6 @@ def load_config(cfg: DictConfig) -> Config:
     if config.hardware.step_cache_guidance and config.hardware.step_cache_interval < 2:
         problems.append(
             "hardware.step_cache_guidance needs hardware.step_cache_interval >= 2 (it changes the cached steps)"
-        )
-    if config.hardware.fused_layer_norm and not config.hardware.fused_geglu:
-        problems.append(
-            "hardware.fused_layer_norm applies the LayerNorm inside the fused GEGLU kernel: set "
-            "hardware.fused_geglu=true as well, or drop hardware.fused_layer_norm"
         )
     if not DEVICE_PATTERN.match(config.hardware.device):
         problems.append(

@@ -54,13 +54,6 @@ def test_sample_parameters_override_and_grid_sweeps_any_parameter(compose_cfg):
     assert config.sweep.grid.axes() == {"fps": [6], "motion_bucket_id": [64, 180], "seed": [1, 2, 3]}
 
 
-def test_fused_layer_norm_needs_the_fused_geglu_kernel(compose_cfg):
-    with pytest.raises(ConfigError, match="set hardware.fused_geglu=true as well"):
-        load_config(compose_cfg("output_dir=/tmp/x", "hardware.fused_geglu=false", "hardware.fused_layer_norm=true"))
-    fused = load_config(compose_cfg("output_dir=/tmp/x", "hardware=h100", "hardware.fused_layer_norm=true"))
-    assert fused.hardware.fused_geglu and fused.hardware.fused_layer_norm
-
-
 def test_model_path_and_random_init(compose_cfg):
     config = load_config(compose_cfg("output_dir=/tmp/x", "model=svd_xt", "model.path=/data/svd", "model.init=random"))
     assert config.model.path == "/data/svd" and config.model.init is ModelInit.random

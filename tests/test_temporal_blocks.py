@@ -137,7 +137,7 @@ def test_taken_in_compiled_graphs_only(pipe, monkeypatch):
     assert torch.equal(decode(pipe), frames) and taken == []
     reset_pipeline(pipe, pipe.unet, "cpu")
     # traced as one graph together with every other fast path
-    every = FastPaths(True, fused_geglu=True, fused_layer_norm=True, fused_qkv=True, temporal_blocks_2d=True)
+    every = FastPaths(True, fused_geglu=True, fused_qkv=True, temporal_blocks_2d=True)
     unet_fast.install(unet, every)
     traced = torch.compile(unet, backend="aot_eager", fullgraph=True)
     assert torch.allclose(tiny_denoise(traced), expected, atol=1e-5) and taken
@@ -148,7 +148,7 @@ def test_installed_forwards_are_python_functions_bound_to_their_modules(rows):
     """torch 2.11's Dynamo traces a replaced `forward` only when it is a Python function bound to its module (a bound
     functools.partial stops it: "can't handle functions not implemented in python")."""
     tiny = build_tiny_pipeline()
-    every = dict(fused_geglu=True, fused_layer_norm=True, fused_qkv=True, temporal_blocks_2d=True)
+    every = dict(fused_geglu=True, fused_qkv=True, temporal_blocks_2d=True)
     paths = FastPaths(single_token_cross_attention=True, vae_norms_in_rows=rows, **every)
     unet_fast.install(tiny.unet, paths)
     unet_fast.install_decoder(tiny.vae.decoder, paths)

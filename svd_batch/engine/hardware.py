@@ -31,7 +31,6 @@ class FastPaths:
     spatial_attention: AttentionBackend = AttentionBackend.default
     fused_geglu: bool = False
     fused_qkv: bool = False
-    fused_layer_norm: bool = False  # with fused_geglu
     temporal_blocks_2d: bool = False  # also in the VAE decoder (svd_batch.engine.temporal_blocks)
     vae_norms_in_rows: bool = False  # with temporal_blocks_2d: the VAE decoder's group norms' statistics per row
 
@@ -43,7 +42,7 @@ class FastPaths:
         if self.spatial_attention is not AttentionBackend.default:
             parts.append(f"spatial={self.spatial_attention.value}")
         if self.fused_geglu:
-            parts.append("geglu+ln" if self.fused_layer_norm else "geglu")
+            parts.append("geglu")
         if self.fused_qkv:
             parts.append("qkv")
         if self.temporal_blocks_2d:
@@ -129,7 +128,6 @@ def fast_paths_of(cfg: HardwareConfig) -> FastPaths:
         spatial_attention=cfg.spatial_attention,
         fused_geglu=cfg.fused_geglu,
         fused_qkv=cfg.fused_qkv,
-        fused_layer_norm=cfg.fused_layer_norm,
         temporal_blocks_2d=cfg.temporal_blocks_2d,
         vae_norms_in_rows=cfg.vae_norms_in_rows,
     )

@@ -6,10 +6,6 @@ tile's weight columns alternate between a row of the hidden half and the same ro
 it lies, not copied), so one accumulator holds both, and the epilogue splits its column pairs. It is a torch custom
 op, so torch.compile keeps it as one call and compiled artifacts refer to it by name; on a CPU, or without Triton,
 the op runs the reference computation.
-
-`layer_norm_geglu` also takes the LayerNorm in front of the projection: given each row's mean and 1/std (a reduction
-that compiled graphs fuse into the kernel making the row), the kernel normalizes its input tiles as it loads them,
-so the normalized copy of the input is never written to memory and read back.
 """
 
 from __future__ import annotations
@@ -47,63 +43,23 @@ def _(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch
     return x.new_empty((*x.shape[:-1], weight.shape[0] // 2))
 
 
-def normalize(
-    x: torch.Tensor, mean: torch.Tensor, rstd: torch.Tensor, norm_weight: torch.Tensor, norm_bias: torch.Tensor
-) -> torch.Tensor:
-    """LayerNorm's output from its statistics, in float32 and rounded to x's dtype, as torch's own kernel does."""
-    normalized = (x.float() - mean[..., None]) * rstd[..., None] * norm_weight.float() + norm_bias.float()
-    return normalized.to(x.dtype)
-
-
-@torch.library.custom_op("svd_batch::layer_norm_geglu", mutates_args=())
-def layer_norm_geglu(
-    x: torch.Tensor,
-    mean: torch.Tensor,
-    rstd: torch.Tensor,
-    norm_weight: torch.Tensor,
-    norm_bias: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-) -> torch.Tensor:
-    """GEGLU of LayerNorm(x), the norm given by its float32 row statistics (`mean`, `rstd` = 1/sqrt(var + eps))
-    and its affine weight and bias."""
-    if triton is not None and x.is_cuda and x.dtype in (torch.float16, torch.bfloat16):
-        return geglu_triton(x, weight, bias, norm=(mean, rstd, norm_weight, norm_bias))
-    return geglu_reference(normalize(x, mean, rstd, norm_weight, norm_bias), weight, bias)
-
-
-@layer_norm_geglu.register_fake
-def _(x, mean, rstd, norm_weight, norm_bias, weight, bias) -> torch.Tensor:
-    return x.new_empty((*x.shape[:-1], weight.shape[0] // 2))
-
-
 def geglu_triton(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    tile: tuple | None = None,
-    norm: tuple[torch.Tensor, ...] | None = None,
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, tile: tuple | None = None
 ) -> torch.Tensor:
     """The fused kernel with `tile` = (BLOCK_M, BLOCK_N, BLOCK_K, warps, stages); the tests pass small tiles to
-    Triton's CPU interpreter. `norm` = (mean, rstd, norm_weight, norm_bias): LayerNorm applied to x on the way in."""
+    Triton's CPU interpreter."""
     rows = x.reshape(-1, x.shape[-1])
     m, k = rows.shape
     n = weight.shape[0] // 2
     out = torch.empty((m, n), device=x.device, dtype=x.dtype)
-    if norm is not None:
-        mean, rstd = (t.reshape(-1).float().contiguous() for t in norm[:2])
-        norm_weight, norm_bias = norm[2], norm[3]
-    else:
-        mean = rstd = norm_weight = norm_bias = weight  # unused: NORM is off
 
     block_m, block_n, block_k, warps, stages = tile or TILE
     grid = (triton.cdiv(m, block_m) * triton.cdiv(2 * n, block_n),)
     _geglu_kernel[grid](
-        rows, weight, bias if bias is not None else weight, out, mean, rstd, norm_weight, norm_bias,
+        rows, weight, bias if bias is not None else weight, out,
         m, n, k,
         rows.stride(0), rows.stride(1), weight.stride(0), weight.stride(1), out.stride(0),
-        HAS_BIAS=bias is not None, NORM=norm is not None,
-        BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=8,
+        HAS_BIAS=bias is not None, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, GROUP_M=8,
         num_warps=warps, num_stages=stages,
     )  # fmt: skip
     return out.reshape(*x.shape[:-1], n)
@@ -113,10 +69,10 @@ if triton is not None:
 
     @triton.jit
     def _geglu_kernel(
-        x_ptr, w_ptr, b_ptr, out_ptr, mean_ptr, rstd_ptr, nw_ptr, nb_ptr,
+        x_ptr, w_ptr, b_ptr, out_ptr,
         M, N, K: tl.constexpr,
         stride_xm, stride_xk, stride_wn, stride_wk, stride_om,
-        HAS_BIAS: tl.constexpr, NORM: tl.constexpr,
+        HAS_BIAS: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr,
     ):  # fmt: skip
         # tiles in groups of GROUP_M rows, so neighbouring programs reuse the same weight columns from L2
@@ -137,16 +93,9 @@ if triton is not None:
         x_ptrs = x_ptr + rows[:, None] * stride_xm + ks[None, :] * stride_xk
         w_ptrs = w_ptr + w_rows[None, :] * stride_wn + ks[:, None] * stride_wk  # (BLOCK_K, BLOCK_N) of W.T
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-        if NORM:
-            mean = tl.load(mean_ptr + rows, mask=rows < M, other=0.0)[:, None]
-            rstd = tl.load(rstd_ptr + rows, mask=rows < M, other=0.0)[:, None]
         for step in range(0, tl.cdiv(K, BLOCK_K)):
             k_ok = ks < K - step * BLOCK_K
             x = tl.load(x_ptrs, mask=(rows[:, None] < M) & k_ok[None, :], other=0.0)
-            if NORM:  # LayerNorm in float32, rounded to the input's dtype (as torch's); 0 beyond K (gamma, beta 0)
-                gamma = tl.load(nw_ptr + step * BLOCK_K + ks, mask=k_ok, other=0.0).to(tl.float32)[None, :]
-                beta = tl.load(nb_ptr + step * BLOCK_K + ks, mask=k_ok, other=0.0).to(tl.float32)[None, :]
-                x = ((x.to(tl.float32) - mean) * rstd * gamma + beta).to(x_ptr.dtype.element_ty)
             w = tl.load(w_ptrs, mask=k_ok[:, None] & (outputs[None, :] < N), other=0.0)
             acc = tl.dot(x, w, acc)
             x_ptrs += BLOCK_K * stride_xk

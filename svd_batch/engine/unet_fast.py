@@ -1,6 +1,6 @@
 """Exact fast paths for SVD's UNet, installed on a loaded model and removable again.
 
-Six levers, each switchable in the hardware profile and measured alone by the benchmark:
+Five levers, each switchable in the hardware profile and measured alone by the benchmark:
 - cross-attention to a single token: SVD's cross-attention layers (spatial and temporal) attend to one CLIP image
   token. Softmax over one key is exactly 1, so every query receives that token's projected value unchanged: the
   layer's output is `to_out(to_v(context))`, broadcast. The query projection, the attention call and (once
@@ -11,8 +11,7 @@ Six levers, each switchable in the hardware profile and measured alone by the be
 - self-attention's query, key and value projections as one matrix multiply over the stacked weights: the same dot
   products, the input read once instead of three times;
 - GEGLU feed-forward: one Triton kernel computes both halves of the projection and multiplies them through GELU
-  (svd_batch.engine.kernels), so the 8C-wide intermediate never reaches GPU memory; with `fused_layer_norm` the
-  LayerNorm in front of it is applied inside the same kernel, so its output is not written either;
+  (svd_batch.engine.kernels), so the 8C-wide intermediate never reaches GPU memory;
 - the temporal res blocks with per-frame norm statistics and 2-D convolutions (svd_batch.engine.temporal_blocks,
   which the VAE decoder's blocks get too).
 Frames stay within float16 rounding of diffusers' own computation (tests/test_unet_fast.py; the bench measures it).
@@ -26,7 +25,6 @@ import types
 import torch
 import torch.nn.functional as F
 from diffusers.models.activations import GEGLU
-from diffusers.models.attention import BasicTransformerBlock, TemporalBasicTransformerBlock
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from diffusers.models.resnet import TemporalResnetBlock
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -34,7 +32,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from svd_batch.config import AttentionBackend
 from svd_batch.engine import temporal_blocks
 from svd_batch.engine.hardware import FastPaths
-from svd_batch.engine.kernels import geglu, geglu_reference, layer_norm_geglu, normalize
+from svd_batch.engine.kernels import geglu, geglu_reference
 
 log = logging.getLogger(__name__)
 
@@ -142,71 +140,28 @@ def backend_works(backend: AttentionBackend, device: torch.device, dtype: torch.
     return torch.allclose(out.float(), F.scaled_dot_product_attention(q.float(), q.float(), q.float()), atol=1e-2)
 
 
-def geglu_works(device: torch.device, dtype: torch.dtype, with_norm: bool = False) -> bool:
-    """The fused GEGLU kernel (`with_norm`: its LayerNorm variant) against the plain computation on a small input,
-    on this device: a Triton or driver problem turns the lever off with a warning instead of failing every video.
-    Elsewhere the ops compute the plain GEGLU themselves."""
+def geglu_works(device: torch.device, dtype: torch.dtype) -> bool:
+    """The fused GEGLU kernel against the plain computation on a small input, on this device: a Triton or driver
+    problem turns the lever off with a warning instead of failing every video. Elsewhere the op computes the plain
+    GEGLU itself."""
     if device.type != "cuda":
         return True
-    name = "fused GEGLU with its LayerNorm" if with_norm else "fused GEGLU"
     x = torch.randn(64, 64, device=device, dtype=dtype)
     weight, bias = torch.randn(256, 64, device=device, dtype=dtype) / 8, torch.randn(256, device=device, dtype=dtype)
-    norm_weight, norm_bias = torch.randn(64, device=device, dtype=dtype), torch.randn(64, device=device, dtype=dtype)
-    var, mean = torch.var_mean(x.float(), dim=-1, correction=0)
-    rstd = torch.rsqrt(var + 1e-5)
     try:
-        if with_norm:
-            out = layer_norm_geglu(x, mean, rstd, norm_weight, norm_bias, weight, bias)
-        else:
-            out = geglu(x, weight, bias)
+        out = geglu(x, weight, bias)
     except Exception as exc:  # any failure of the kernel means: do not use it here
-        log.warning("%s does not run here (%s): using diffusers' computation", name, exc)
+        log.warning("fused GEGLU does not run here (%s): using diffusers' GEGLU", exc)
         return False
-    source = normalize(x, mean, rstd, norm_weight, norm_bias) if with_norm else x
-    expected = geglu_reference(source.float(), weight.float(), bias.float())
+    expected = geglu_reference(x.float(), weight.float(), bias.float())
     if not torch.allclose(out.float(), expected, atol=3e-2, rtol=3e-2):
-        log.warning("%s differs from diffusers' computation here: using diffusers' computation", name)
+        log.warning("fused GEGLU differs from diffusers' GEGLU here: using diffusers' GEGLU")
         return False
     return True
 
 
 def _fused_geglu_forward(self: GEGLU, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
     return geglu(hidden_states, self.proj.weight, self.proj.bias)
-
-
-def _layer_norm_geglu_forward(self: GEGLU, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-    norm = self._svd_batch_norm
-    if not torch.compiler.is_compiling():  # eagerly the statistics would cost a float32 copy: torch's LayerNorm
-        normalized = F.layer_norm(hidden_states, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
-        return _fused_geglu_forward(self, normalized)
-    # the row statistics as torch's LayerNorm takes them (float32, biased variance); compiled, this reduction fuses
-    # into the kernel that makes hidden_states
-    var, mean = torch.var_mean(hidden_states.float(), dim=-1, correction=0)
-    rstd = torch.rsqrt(var + norm.eps)
-    return layer_norm_geglu(hidden_states, mean, rstd, norm.weight, norm.bias, self.proj.weight, self.proj.bias)
-
-
-def _applied_by_feed_forward(self: torch.nn.LayerNorm, hidden_states: torch.Tensor) -> torch.Tensor:
-    return hidden_states  # the feed-forward's fused kernel normalizes its input
-
-
-def norm_feed_forward_pairs(unet: torch.nn.Module) -> list[tuple[torch.nn.LayerNorm, GEGLU]]:
-    """Each affine LayerNorm whose output only a GEGLU feed-forward reads, with that GEGLU: the feed-forward norms
-    of the spatial and temporal transformer blocks, and the temporal blocks' input norm and feed-forward."""
-    pairs = []
-    for block in unet.modules():
-        if isinstance(block, TemporalBasicTransformerBlock):
-            candidates = [(block.norm_in, block.ff_in), (block.norm3, block.ff)]
-        elif isinstance(block, BasicTransformerBlock) and block.norm_type == "layer_norm":
-            candidates = [(block.norm3, block.ff)]
-        else:
-            continue
-        for norm, feed_forward in candidates:
-            first = feed_forward.net[0] if feed_forward is not None else None
-            affine = type(norm) is torch.nn.LayerNorm and norm.weight is not None and norm.bias is not None
-            if affine and isinstance(first, GEGLU) and first.proj.in_features == norm.normalized_shape[-1]:
-                pairs.append((norm, first))
-    return pairs
 
 
 def install(unet: torch.nn.Module, paths: FastPaths) -> None:
@@ -237,11 +192,6 @@ def install(unet: torch.nn.Module, paths: FastPaths) -> None:
         for module in unet.modules():
             if isinstance(module, GEGLU):
                 module.forward = types.MethodType(_fused_geglu_forward, module)
-        if paths.fused_layer_norm and geglu_works(param.device, param.dtype, with_norm=True):
-            for norm, geglu_module in norm_feed_forward_pairs(unet):
-                object.__setattr__(geglu_module, "_svd_batch_norm", norm)  # a reference, not a registered submodule
-                geglu_module.forward = types.MethodType(_layer_norm_geglu_forward, geglu_module)
-                norm.forward = types.MethodType(_applied_by_feed_forward, norm)
 
     if paths.temporal_blocks_2d:
         temporal_blocks.install(unet)
@@ -254,9 +204,8 @@ def install_decoder(decoder: torch.nn.Module, paths: FastPaths) -> None:
 
 
 def uninstall(unet: torch.nn.Module) -> None:
-    """Back to diffusers' own attention processors, GEGLU, layer norms and temporal res blocks."""
+    """Back to diffusers' own attention processors, GEGLU and temporal res blocks."""
     unet.set_attn_processor(AttnProcessor2_0())
     for module in unet.modules():
-        if isinstance(module, (GEGLU, TemporalResnetBlock, torch.nn.LayerNorm)):
+        if isinstance(module, (GEGLU, TemporalResnetBlock)):
             module.__dict__.pop("forward", None)
-            module.__dict__.pop("_svd_batch_norm", None)
