@@ -5,6 +5,7 @@ placement. Each stage is timed with the device synchronized around it, then one 
 python between_profile.py OUT_DIR [overrides...]
 (Call 1 ran it on the code before svd_batch.engine.conditioning, timing the quality measure's resize in
 svd_batch.engine.pipeline; that function is now conditioning's.)"""
+
 import functools
 import json
 import sys
@@ -29,8 +30,16 @@ from svd_batch.engine.models import load_pipeline
 
 out = Path(sys.argv[1])
 repo = Path(__file__).resolve().parents[2]
-overrides = ["model=svd_xt", "model.init=random", "hardware=h100", "hardware.compile_unet=none",
-             "hardware.compile_vae=false", "output_dir=/tmp/bp", "cache_dir=/tmp/bpc", "model.num_inference_steps=3"]
+overrides = [
+    "model=svd_xt",
+    "model.init=random",
+    "hardware=h100",
+    "hardware.compile_unet=none",
+    "hardware.compile_vae=false",
+    "output_dir=/tmp/bp",
+    "cache_dir=/tmp/bpc",
+    "model.num_inference_steps=3",
+]
 with initialize_config_dir(config_dir=str(repo / "conf"), version_base="1.3"):
     config = load_config(compose("config", overrides=overrides + sys.argv[2:]))
 hardware = resolve_hardware(config.hardware, detect_gpu())
@@ -56,6 +65,7 @@ def timed(label, function):
         sync()
         times[label].append(time.perf_counter() - started)
         return result
+
     return wrapper
 
 
@@ -89,8 +99,9 @@ with OutputFolder(Path("/tmp/bp/out"), "bp") as folder:
     times.clear()
     runner.run_jobs(jobs[2:5], progress=False)
     timed_rows = {k: [round(x * 1e3, 2) for x in v] for k, v in times.items()}
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU,
-                                            torch.profiler.ProfilerActivity.CUDA]) as prof:
+    with torch.profiler.profile(
+        activities=[torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+    ) as prof:
         runner.generate(jobs[5])
         sync()
 (out / "between-times-ms.json").write_text(json.dumps(timed_rows, indent=1))
