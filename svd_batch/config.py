@@ -132,6 +132,9 @@ class HardwareConfig:
     # with temporal_blocks_2d: the VAE decoder's group norms (its temporal blocks' too) with statistics per row as
     # well: one per (frame, group) is 256 for an 8-frame chunk, too few to keep a GPU's memory busy
     vae_norms_in_rows: bool = False
+    # the UNet's spatial group norms with statistics per channel, combined per group: the reduction reads whole rows
+    # of channels-last memory instead of a few channels strided through every pixel
+    group_norms_per_channel: bool = False
     # approximate (opt-in): run the whole UNet every N-th step and only its shallowest level in between (DeepCache);
     # 1 is exact. step_cache_guidance also skips the unconditional CFG half on the in-between steps.
     step_cache_interval: int = 1

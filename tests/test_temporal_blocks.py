@@ -44,18 +44,18 @@ def temporal_input(batch=2, channels=64, frames=5, height=6, width=8, offset=7.0
     return frame_major.reshape(batch, frames, channels, height, width).permute(0, 2, 1, 3, 4)
 
 
-@pytest.mark.parametrize("max_part_dims", [0, 1, 2])
-def test_group_norm_from_parts_equals_group_norm(max_part_dims, monkeypatch):
+@pytest.mark.parametrize(("max_part_dims", "by_channel"), [(0, False), (1, False), (2, False), (0, True), (2, True)])
+def test_group_norm_from_parts_equals_group_norm(max_part_dims, by_channel, monkeypatch):
     monkeypatch.setattr(temporal_blocks, "MIN_STATISTICS", 10**9)  # split as far as allowed
     norm = torch.nn.GroupNorm(32, 64, eps=1e-6)
     torch.nn.init.normal_(norm.weight), torch.nn.init.normal_(norm.bias)
     x = temporal_input()  # a mean far from zero: combining the parts' variances must not cancel catastrophically
     exact = norm.double()(x.double())
-    got = temporal_blocks.group_norm_in_parts(x, norm.float(), max_part_dims)
+    got = temporal_blocks.group_norm_in_parts(x, norm.float(), max_part_dims, by_channel)
     assert (got.double() - exact).abs().max() < 2e-5  # float32 statistics, as native_group_norm
     half = temporal_input().to(torch.bfloat16)
     norm.to(torch.bfloat16)
-    got = temporal_blocks.group_norm_in_parts(half, norm, max_part_dims)
+    got = temporal_blocks.group_norm_in_parts(half, norm, max_part_dims, by_channel)
     assert got.dtype == torch.bfloat16
     assert (got.float() - norm(half).float()).abs().max() <= 2**-6  # within bfloat16 rounding of values ~1-4
 
@@ -78,8 +78,10 @@ def test_parts_follow_the_statistics_needed():
         temporal_blocks.group_norm_in_parts(temporal_input(batch=8, frames=5), norm, max_part_dims=2)  # 1280 >= 1024
         temporal_blocks.group_norm_in_parts(torch.randn(2, 64, 6, 8), norm, max_part_dims=1)  # 4-D: rows
         temporal_blocks.group_norm_in_parts(torch.randn(40, 64, 6, 8), norm, max_part_dims=1)  # enough already
+        temporal_blocks.group_norm_in_parts(torch.randn(2, 64, 6, 8), norm, 0, by_channel=True)  # per channel
+        temporal_blocks.group_norm_in_parts(torch.randn(2, 64, 6, 8), norm, 1, by_channel=True)  # 128: rows too
     # grouped dims: (batch, group, channel-in-group, *spatial)
-    assert seen == [(2, 4, 5), (2, 5), (2, 4, 5), (2, 4), (2, 3, 4)]
+    assert seen == [(2, 4, 5), (2, 5), (2, 4, 5), (2, 4), (2, 3, 4), (3, 4), (4,)]
 
 
 def test_unet_and_vae_compute_what_diffusers_computes_and_come_off_again(pipe, compiling, monkeypatch):
@@ -104,6 +106,22 @@ def test_unet_and_vae_compute_what_diffusers_computes_and_come_off_again(pipe, c
     assert torch.equal(tiny_denoise(unet), expected_noise)
     reset_pipeline(pipe, unet, "cpu")
     assert torch.equal(decode(pipe), expected_frames)
+
+
+def test_unet_group_norms_per_channel_compute_what_diffusers_computes(compiling, monkeypatch):
+    unet = build_tiny_pipeline().unet.eval()
+    expected = tiny_denoise(unet)
+    calls = []
+    norm = temporal_blocks.group_norm_in_parts
+    monkeypatch.setattr(temporal_blocks, "group_norm_in_parts", lambda *a, **k: calls.append(k) or norm(*a, **k))
+    unet_fast.install(unet, FastPaths(temporal_blocks_2d=True, group_norms_per_channel=True))
+    assert torch.allclose(tiny_denoise(unet), expected, atol=1e-5)
+    per_channel = [k for k in calls if k.get("by_channel")]
+    assert per_channel and len(per_channel) < len(calls)  # the temporal blocks' norms stay per frame
+    assert FastPaths(group_norms_per_channel=True).tag() == "gn-per-channel"
+    unet_fast.uninstall(unet)
+    calls.clear()
+    assert torch.equal(tiny_denoise(unet), expected) and calls == []
 
 
 def test_temporal_convolution_as_2d_is_the_3d_one(compiling):
@@ -137,7 +155,7 @@ def test_taken_in_compiled_graphs_only(pipe, monkeypatch):
     assert torch.equal(decode(pipe), frames) and taken == []
     reset_pipeline(pipe, pipe.unet, "cpu")
     # traced as one graph together with every other fast path
-    every = FastPaths(True, fused_geglu=True, fused_qkv=True, temporal_blocks_2d=True)
+    every = FastPaths(True, fused_geglu=True, fused_qkv=True, temporal_blocks_2d=True, group_norms_per_channel=True)
     unet_fast.install(unet, every)
     traced = torch.compile(unet, backend="aot_eager", fullgraph=True)
     assert torch.allclose(tiny_denoise(traced), expected, atol=1e-5) and taken
@@ -148,7 +166,7 @@ def test_installed_forwards_are_python_functions_bound_to_their_modules(rows):
     """torch 2.11's Dynamo traces a replaced `forward` only when it is a Python function bound to its module (a bound
     functools.partial stops it: "can't handle functions not implemented in python")."""
     tiny = build_tiny_pipeline()
-    every = dict(fused_geglu=True, fused_qkv=True, temporal_blocks_2d=True)
+    every = dict(fused_geglu=True, fused_qkv=True, temporal_blocks_2d=True, group_norms_per_channel=True)
     paths = FastPaths(single_token_cross_attention=True, vae_norms_in_rows=rows, **every)
     unet_fast.install(tiny.unet, paths)
     unet_fast.install_decoder(tiny.vae.decoder, paths)

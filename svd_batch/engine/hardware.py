@@ -33,6 +33,7 @@ class FastPaths:
     fused_qkv: bool = False
     temporal_blocks_2d: bool = False  # also in the VAE decoder (svd_batch.engine.temporal_blocks)
     vae_norms_in_rows: bool = False  # with temporal_blocks_2d: the VAE decoder's group norms' statistics per row
+    group_norms_per_channel: bool = False  # the UNet's other group norms: statistics per channel, then per group
 
     def tag(self) -> str:
         """A short description for logs and compiled-artifact keys."""
@@ -47,6 +48,8 @@ class FastPaths:
             parts.append("qkv")
         if self.temporal_blocks_2d:
             parts.append("temporal2d")
+        if self.group_norms_per_channel:
+            parts.append("gn-per-channel")
         return ",".join(parts) or "none"
 
     def vae_tag(self) -> str:
@@ -130,6 +133,7 @@ def fast_paths_of(cfg: HardwareConfig) -> FastPaths:
         fused_qkv=cfg.fused_qkv,
         temporal_blocks_2d=cfg.temporal_blocks_2d,
         vae_norms_in_rows=cfg.vae_norms_in_rows,
+        group_norms_per_channel=cfg.group_norms_per_channel,
     )
 
 

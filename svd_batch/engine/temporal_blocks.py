@@ -29,19 +29,23 @@ from diffusers.models.resnet import TemporalResnetBlock
 MIN_STATISTICS = 1024
 
 
-def group_norm_in_parts(x: torch.Tensor, norm: torch.nn.GroupNorm, max_part_dims: int = 1) -> torch.Tensor:
+def group_norm_in_parts(
+    x: torch.Tensor, norm: torch.nn.GroupNorm, max_part_dims: int = 1, by_channel: bool = False
+) -> torch.Tensor:
     """`norm(x)` for x of shape (batch, channels, *spatial), its statistics gathered in parts and combined: per
     (batch, group, leading spatial index), over as many leading spatial dimensions (at most `max_part_dims`: frames,
-    then rows) as it takes to have MIN_STATISTICS of them, each part's values lying together in memory."""
+    then rows) as it takes to have MIN_STATISTICS of them, each part's values lying together in memory. With
+    `by_channel`, per channel as well: in channels-last memory (compiled graphs around cuDNN's convolutions) a group's
+    values are runs of a few channels strided through every pixel, while a per-channel reduction reads whole rows."""
     batch, channels, *spatial = x.shape
     groups = norm.num_groups
     grouped = x.float().reshape(batch, groups, channels // groups, *spatial)
-    kept, count = 0, batch * groups
+    kept, count = 0, batch * (channels if by_channel else groups)
     while kept < min(max_part_dims, len(spatial) - 1) and count < MIN_STATISTICS:
         count *= spatial[kept]
         kept += 1
-    parts = tuple(range(3, 3 + kept))
-    reduced = (2, *range(3 + kept, grouped.ndim))
+    parts = ((2,) if by_channel else ()) + tuple(range(3, 3 + kept))
+    reduced = (() if by_channel else (2,)) + tuple(range(3 + kept, grouped.ndim))
     var_p, mean_p = torch.var_mean(grouped, dim=reduced, correction=0, keepdim=True)
     mean, var = mean_p, var_p
     if parts:  # parts of equal size: the mean of their variances plus the variance of their means
@@ -104,6 +108,23 @@ def _group_norm_forward(self: torch.nn.GroupNorm, x: torch.Tensor) -> torch.Tens
     if x.ndim < 4 or not torch.compiler.is_compiling():
         return torch.nn.GroupNorm.forward(self, x)
     return group_norm_in_parts(x, self, max_part_dims=x.ndim - 3)
+
+
+def _group_norm_per_channel_forward(self: torch.nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
+    """Statistics per channel, combined per group, inside compiled graphs; eagerly torch's own."""
+    if x.ndim < 3 or not torch.compiler.is_compiling():
+        return torch.nn.GroupNorm.forward(self, x)
+    return group_norm_in_parts(x, self, max_part_dims=0, by_channel=True)
+
+
+def install_per_channel_norms(model: torch.nn.Module) -> int:
+    """Every GroupNorm that `model` calls as a module (the UNet's spatial res blocks and transformer inputs; the
+    temporal res blocks installed above compute theirs per frame) with statistics per channel, combined per group.
+    Returns how many."""
+    norms = [module for module in model.modules() if isinstance(module, torch.nn.GroupNorm)]
+    for norm in norms:
+        norm.forward = types.MethodType(_group_norm_per_channel_forward, norm)
+    return len(norms)
 
 
 def install(model: torch.nn.Module, norms_in_rows: bool = False) -> int:

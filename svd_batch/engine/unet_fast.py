@@ -1,6 +1,6 @@
 """Exact fast paths for SVD's UNet, installed on a loaded model and removable again.
 
-Five levers, each switchable in the hardware profile and measured alone by the benchmark:
+Six levers, each switchable in the hardware profile and measured alone by the benchmark:
 - cross-attention to a single token: SVD's cross-attention layers (spatial and temporal) attend to one CLIP image
   token. Softmax over one key is exactly 1, so every query receives that token's projected value unchanged: the
   layer's output is `to_out(to_v(context))`, broadcast. The query projection, the attention call and (once
@@ -13,7 +13,8 @@ Five levers, each switchable in the hardware profile and measured alone by the b
 - GEGLU feed-forward: one Triton kernel computes both halves of the projection and multiplies them through GELU
   (svd_batch.engine.kernels), so the 8C-wide intermediate never reaches GPU memory;
 - the temporal res blocks with per-frame norm statistics and 2-D convolutions (svd_batch.engine.temporal_blocks,
-  which the VAE decoder's blocks get too).
+  which the VAE decoder's blocks get too);
+- the other group norms with statistics per channel, combined per group (svd_batch.engine.temporal_blocks).
 Frames stay within float16 rounding of diffusers' own computation (tests/test_unet_fast.py; the bench measures it).
 """
 
@@ -195,6 +196,8 @@ def install(unet: torch.nn.Module, paths: FastPaths) -> None:
 
     if paths.temporal_blocks_2d:
         temporal_blocks.install(unet)
+    if paths.group_norms_per_channel:
+        temporal_blocks.install_per_channel_norms(unet)
 
 
 def install_decoder(decoder: torch.nn.Module, paths: FastPaths) -> None:
@@ -207,5 +210,5 @@ def uninstall(unet: torch.nn.Module) -> None:
     """Back to diffusers' own attention processors, GEGLU and temporal res blocks."""
     unet.set_attn_processor(AttnProcessor2_0())
     for module in unet.modules():
-        if isinstance(module, (GEGLU, TemporalResnetBlock)):
+        if isinstance(module, (GEGLU, TemporalResnetBlock, torch.nn.GroupNorm)):
             module.__dict__.pop("forward", None)
