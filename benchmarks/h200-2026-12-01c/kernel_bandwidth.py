@@ -1,5 +1,5 @@
 """Achieved memory bandwidth of the compiled UNet step's normalization kernels (inductor's own per-kernel
-benchmark: TORCHINDUCTOR_PROFILE): the norms and the kernels around them took ~76 ms of a 400 ms step
+benchmark: TORCHINDUCTOR_PROFILE, every Triton kernel of inductor's by default): the norms and the kernels around them took ~76 ms of a 400 ms step
 (../h200-2026-12-01/README.md), an estimated 3-5x their bytes' time at the H200's memory speed; this says which
 ones, at what GB/s, so that a fix can aim at them. Compiles in this process with a fresh inductor cache.
 python kernel_bandwidth.py OUT_DIR [REGEX] [overrides...]"""
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 out = Path(sys.argv[1])
-os.environ["TORCHINDUCTOR_PROFILE"] = sys.argv[2] if len(sys.argv) > 2 else "norm|var_mean|mean|red_fused|per_fused"
+os.environ["TORCHINDUCTOR_PROFILE"] = sys.argv[2] if len(sys.argv) > 2 else "triton_"  # re.match: a name prefix
 os.environ["TORCHINDUCTOR_PROFILE_OUTPUT"] = str(out / "kernel-bandwidth.txt")
 os.environ["TORCHINDUCTOR_CACHE_DIR"] = "/tmp/kb-inductor"
 
@@ -44,4 +44,14 @@ with torch.no_grad():
     for _ in range(2):  # the first call compiles; the file gets one block a call, the second is the clean one
         pipe.unet(sample, torch.tensor(500.0, device="cuda"), context, time_ids, return_dict=False)
         torch.cuda.synchronize()
-print((out / "kernel-bandwidth.txt").read_text()[-6000:])
+# the source of the slowest kernels of the last call's block, to see why they run below memory speed
+report = (out / "kernel-bandwidth.txt").read_text()
+last = report[report.rfind("TRITON KERNELS BANDWIDTH INFO") :]
+names = [line.split()[-1] for line in last.splitlines()[1:] if line.strip() and not line.startswith("SUMMARY")][:20]
+(out / "kernels").mkdir(exist_ok=True)
+for path in Path(os.environ["TORCHINDUCTOR_CACHE_DIR"]).rglob("*.py"):
+    text = path.read_text(errors="replace")
+    for name in names:
+        if f"def {name}(" in text:
+            (out / "kernels" / f"{name}.py").write_text(text)
+print(last[:6000])
