@@ -1,7 +1,8 @@
-"""Achieved memory bandwidth of the compiled UNet step's normalization kernels (inductor's own per-kernel
-benchmark: TORCHINDUCTOR_PROFILE, every Triton kernel of inductor's by default): the norms and the kernels around them took ~76 ms of a 400 ms step
-(../h200-2026-12-01/README.md), an estimated 3-5x their bytes' time at the H200's memory speed; this says which
-ones, at what GB/s, so that a fix can aim at them. Compiles in this process with a fresh inductor cache.
+"""Achieved memory bandwidth of each kernel of the compiled UNet step (inductor's own per-kernel benchmark,
+TORCHINDUCTOR_PROFILE; every inductor Triton kernel by default): the norms and the kernels around them took ~76 ms
+of a 400 ms step (../h200-2026-12-01/README.md), an estimated 3-5x their bytes' time at the H200's memory speed;
+this says which ones, at what GB/s, and copies out the slowest ones' source, so that a fix can aim at them.
+Compiles in this process with a fresh inductor cache.
 python kernel_bandwidth.py OUT_DIR [REGEX] [overrides...]"""
 
 import os
