@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from svd_batch.batch.records import QUALITY_COLUMNS, OutputFolder, journal_line, parse_journal_line
@@ -77,6 +78,10 @@ def test_a_video_of_its_input_scores_as_faithful_and_noise_does_not(tiny_generat
     same = tiny_generator.subject_similarity(faithful, Image.fromarray(image))
     other = tiny_generator.subject_similarity(noise, Image.fromarray(image))
     assert same == pytest.approx(1.0, abs=1e-4) and other < same - 0.01
+    # the frames as decoding leaves them on the device ((C, F, H, W) memory): the same measure
+    on_device = torch.from_numpy(noise).permute(3, 0, 1, 2).contiguous().permute(1, 2, 3, 0)
+    device_other = tiny_generator.subject_similarity(noise, Image.fromarray(image), on_device)
+    assert device_other == pytest.approx(other, abs=1e-5)
 
 
 def test_every_job_gets_its_measures_in_the_index(make_config, two_images):

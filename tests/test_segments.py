@@ -55,6 +55,8 @@ def test_a_three_segment_job_chains_each_segment_from_the_last_frame_before(gene
     # the first segment is the one-segment video; the later ones are new pictures, not repeats
     single = generator.generate(image, PARAMS)
     assert np.array_equal(frames[:6], single.frames)
+    # the frames on the device, for the CLIP measure, only where they are the video's own (no colour matching)
+    assert chained.device_frames is None and np.array_equal(single.device_frames.numpy(), single.frames)
     assert not np.array_equal(frames[6:11], frames[1:6])
     # stage times add up over the segments
     assert chained.times.denoise_s > single.times.denoise_s
@@ -64,6 +66,11 @@ def test_segment_seeds_are_the_jobs_own_first_and_never_another_seeds():
     assert segment_seed(42, 0) == 42
     later = {segment_seed(seed, k) for seed in range(50) for k in range(1, 4)}
     assert len(later) == 150 and later.isdisjoint(range(50)) and max(later) < 2**63
+
+
+def test_one_segment_is_its_own_video():
+    video = texture(16, 16)[None].repeat(3, axis=0)
+    assert join_segments([video]) is video
 
 
 def test_joined_frames_drop_each_later_segments_first_frame():

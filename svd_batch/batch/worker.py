@@ -129,18 +129,20 @@ class BatchRunner:
         record.times["time_denoise_s"] = generation.times.denoise_s
         record.times["time_decode_s"] = generation.times.decode_s
         record.peak_vram_gib = generation.peak_vram_gib
-        self.measure_against_input(record, generation.frames, inputs.image)
+        self.measure_against_input(record, generation, inputs.image)
         return record, generation.frames
 
-    def measure_against_input(self, record: JobRecord, frames: np.ndarray, image) -> None:
+    def measure_against_input(self, record: JobRecord, generation: Generation, image) -> None:
         """The measures that need the conditioning image: first-frame PSNR, and CLIP similarity through the loaded
         image encoder (one batched call on the device). The frame-only ones run on the export thread."""
         started = time.perf_counter()
         try:
             if "first_frame_psnr" in self.metrics:
+                frames = generation.frames
                 record.quality["first_frame_psnr"] = first_frame_psnr(frames, np.asarray(image.convert("RGB")))
             if "subject_similarity" in self.metrics:
-                record.quality["subject_similarity"] = self.generator.subject_similarity(frames, image)
+                similarity = self.generator.subject_similarity(generation.frames, image, generation.device_frames)
+                record.quality["subject_similarity"] = similarity
         except Exception as exc:  # a measure that fails leaves its column empty; the video is still good
             log.warning("job %s: quality measures failed: %s", record.job_id, _describe(exc))
         if self.metrics:

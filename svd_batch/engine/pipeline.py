@@ -42,6 +42,9 @@ class Generation:
     frames: np.ndarray  # (segments x (num_frames - 1) + 1, height, width, 3) uint8
     times: StageTimes
     peak_vram_gib: float | None  # None on the CPU
+    # the same frames still on the device, for a one-segment video (chained ones are colour-matched on the host):
+    # the CLIP similarity measure reads them there instead of copying the host's back
+    device_frames: torch.Tensor | None = None
 
 
 class StageOutOfMemory(SvdBatchError):
@@ -138,7 +141,7 @@ class VideoGenerator:
         fits = latents is not None and latents.shape == self.latent_shape(params)
         for k in range(params.segments):
             start = latents if k == 0 and fits else None
-            frames, segment_times = self.render_segment(condition, params, segment_seed(params.seed, k), start)
+            frames, video, segment_times = self.render_segment(condition, params, segment_seed(params.seed, k), start)
             times.add(segment_times)
             if k == 0:
                 # one segment needs no matching: no reference statistics on the critical path between videos
@@ -149,12 +152,13 @@ class VideoGenerator:
                 times.decode_s += time.perf_counter() - started
             segments.append(frames)
             condition = Image.fromarray(frames[-1])  # already at the video's size: the pipeline's resize keeps it
-        return Generation(join_segments(segments), times, accelerator.peak_memory_gib(self.device))
+        device_frames = video if params.segments == 1 else None
+        return Generation(join_segments(segments), times, accelerator.peak_memory_gib(self.device), device_frames)
 
     def render_segment(
         self, image: Image.Image, params: SampleParams, seed: int, latents: torch.Tensor | None = None
-    ) -> tuple[np.ndarray, StageTimes]:
-        """One pipeline call conditioned on `image`, timed by stage."""
+    ) -> tuple[np.ndarray, torch.Tensor, StageTimes]:
+        """One pipeline call conditioned on `image`, timed by stage: its frames on the host and on the device."""
         clock = StageClock(self.device)
         start = clock.now()
         with FirstCallMarks(clock, {"denoise": self.pipe.unet}) as marks:  # first UNet call: encoding is done
@@ -173,17 +177,19 @@ class VideoGenerator:
                 raise
         denoised = clock.now()
         try:
-            frames = self.decode(latents, params)
+            frames, video = self.decode(latents, params)
         except Exception as exc:
             if accelerator.is_out_of_memory(exc):
                 raise StageOutOfMemory("decoding", exc) from exc
             raise
         decoded = clock.now()
         encode_end = marks.get("denoise", denoised)
-        return frames, StageTimes(encode_end - start, denoised - encode_end, decoded - denoised)
+        return frames, video, StageTimes(encode_end - start, denoised - encode_end, decoded - denoised)
 
     @torch.no_grad()
-    def subject_similarity(self, frames: np.ndarray, image: Image.Image) -> float:
+    def subject_similarity(
+        self, frames: np.ndarray, image: Image.Image, device_frames: torch.Tensor | None = None
+    ) -> float:
         """Mean cosine similarity of each frame's CLIP image embedding with the conditioning image's, through the
         pipeline's own image encoder and preprocessing, in one batched call.
 
@@ -192,7 +198,8 @@ class VideoGenerator:
         """
         # copied to the device as they lie and converted there: a host-side stack of 25 full frames costs more than
         # the encoder's whole call, and runs between one video and the next
-        video = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float() / 255.0  # as image_tensor
+        video = device_frames if device_frames is not None else torch.from_numpy(frames).to(self.device)
+        video = video.permute(0, 3, 1, 2).float() / 255.0  # as image_tensor
         pictures = torch.cat([conditioning.image_tensor(image, self.device), video])
         embeddings = conditioning.encode_image(self.pipe, pictures, self.device, 1, False)[:, 0].float()
         self.pipe.maybe_free_model_hooks()  # under model offload, the encoder goes back to the CPU
@@ -200,9 +207,9 @@ class VideoGenerator:
         return float(similarity.mean())
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, params: SampleParams) -> np.ndarray:
+    def decode(self, latents: torch.Tensor, params: SampleParams) -> tuple[np.ndarray, torch.Tensor]:
         """The pipeline's own decode, then its post-processing and PIL rounding done on the device: the same float32
-        arithmetic, a quarter of the bytes to copy back."""
+        arithmetic, a quarter of the bytes to copy back. Returns the uint8 frames on the host and on the device."""
         latents = latents.to(self.pipe.vae.dtype)  # a float32 VAE (hardware.vae_float32) decodes float32 latents
         video = self.pipe.decode_latents(latents, params.num_frames, params.decode_chunk_size)[0]  # (C, F, H, W)
         self.pipe.maybe_free_model_hooks()  # under model offload, returns the VAE to the CPU as a plain call does
@@ -220,4 +227,4 @@ class VideoGenerator:
                 f"frame(s) {black[:8]} of {len(frames)} are black (usually a numerical overflow): rerun the job with "
                 f"hardware.dtype=bfloat16 or float32 (retry_failed=true)"
             )
-        return frames
+        return frames, video

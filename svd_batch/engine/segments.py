@@ -34,6 +34,8 @@ def join_positions(num_frames: int, segments: int) -> list[int]:
 
 def join_segments(segments: list[np.ndarray]) -> np.ndarray:
     """(F, H, W, 3) segments -> one video, each later segment without its first frame."""
+    if len(segments) == 1:
+        return segments[0]  # as it is: a copy of a whole video would sit between one video and the next
     return np.concatenate([segments[0], *(segment[1:] for segment in segments[1:])])
 
 
