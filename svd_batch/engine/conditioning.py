@@ -56,7 +56,7 @@ def encode_image(
 
 
 def preprocess(pipe, image, height: int | None = None, width: int | None = None, **options) -> torch.Tensor:
-    """VaeImageProcessor.preprocess for one PIL image already at (width, height), as the pipeline's call receives
+    """VaeImageProcessor.preprocess for one RGB PIL image already at (width, height), as the pipeline's call receives
     it from the job runner, on the pipeline's device (where the call moves the result); any other input goes to
     diffusers' own. Diffusers' resizes such an image to the size it has (a copy) and scales it to [-1, 1]."""
     processor = pipe.video_processor
@@ -65,6 +65,7 @@ def preprocess(pipe, image, height: int | None = None, width: int | None = None,
     scale = config.vae_scale_factor
     if (
         isinstance(image, Image.Image)
+        and image.mode == "RGB"
         and plain
         and image.size == (width, height)
         and width % scale == height % scale == 0
