@@ -155,7 +155,14 @@ def test_taken_in_compiled_graphs_only(pipe, monkeypatch):
     assert torch.equal(decode(pipe), frames) and taken == []
     reset_pipeline(pipe, pipe.unet, "cpu")
     # traced as one graph together with every other fast path
-    every = FastPaths(True, fused_geglu=True, fused_qkv=True, temporal_blocks_2d=True, group_norms_per_channel=True)
+    every = FastPaths(
+        True,
+        fused_geglu=True,
+        fused_qkv=True,
+        temporal_blocks_2d=True,
+        group_norms_per_channel=True,
+        channels_last=True,
+    )
     unet_fast.install(unet, every)
     traced = torch.compile(unet, backend="aot_eager", fullgraph=True)
     assert torch.allclose(tiny_denoise(traced), expected, atol=1e-5) and taken

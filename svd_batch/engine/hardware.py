@@ -34,6 +34,7 @@ class FastPaths:
     temporal_blocks_2d: bool = False  # also in the VAE decoder (svd_batch.engine.temporal_blocks)
     vae_norms_in_rows: bool = False  # with temporal_blocks_2d: the VAE decoder's group norms' statistics per row
     group_norms_per_channel: bool = False  # the UNet's other group norms: statistics per channel, then per group
+    channels_last: bool = False  # the UNet's 2-D convolution weights in channels-last memory
 
     def tag(self) -> str:
         """A short description for logs and compiled-artifact keys."""
@@ -50,6 +51,8 @@ class FastPaths:
             parts.append("temporal2d")
         if self.group_norms_per_channel:
             parts.append("gn-per-channel")
+        if self.channels_last:
+            parts.append("nhwc")
         return ",".join(parts) or "none"
 
     def vae_tag(self) -> str:
@@ -134,6 +137,7 @@ def fast_paths_of(cfg: HardwareConfig) -> FastPaths:
         temporal_blocks_2d=cfg.temporal_blocks_2d,
         vae_norms_in_rows=cfg.vae_norms_in_rows,
         group_norms_per_channel=cfg.group_norms_per_channel,
+        channels_last=cfg.channels_last,
     )
 
 

@@ -1,6 +1,6 @@
 """Exact fast paths for SVD's UNet, installed on a loaded model and removable again.
 
-Six levers, each switchable in the hardware profile and measured alone by the benchmark:
+Seven levers, each switchable in the hardware profile and measured alone by the benchmark:
 - cross-attention to a single token: SVD's cross-attention layers (spatial and temporal) attend to one CLIP image
   token. Softmax over one key is exactly 1, so every query receives that token's projected value unchanged: the
   layer's output is `to_out(to_v(context))`, broadcast. The query projection, the attention call and (once
@@ -14,7 +14,8 @@ Six levers, each switchable in the hardware profile and measured alone by the be
   (svd_batch.engine.kernels), so the 8C-wide intermediate never reaches GPU memory;
 - the temporal res blocks with per-frame norm statistics and 2-D convolutions (svd_batch.engine.temporal_blocks,
   which the VAE decoder's blocks get too);
-- the other group norms with statistics per channel, combined per group (svd_batch.engine.temporal_blocks).
+- the other group norms with statistics per channel, combined per group (svd_batch.engine.temporal_blocks);
+- the 2-D convolutions' weights in channels-last memory, the layout their kernels use.
 Frames stay within float16 rounding of diffusers' own computation (tests/test_unet_fast.py; the bench measures it).
 """
 
@@ -198,6 +199,16 @@ def install(unet: torch.nn.Module, paths: FastPaths) -> None:
         temporal_blocks.install(unet)
     if paths.group_norms_per_channel:
         temporal_blocks.install_per_channel_norms(unet)
+    if paths.channels_last:
+        set_conv_memory_format(unet, torch.channels_last)
+
+
+def set_conv_memory_format(model: torch.nn.Module, memory_format: torch.memory_format) -> None:
+    """The 4-D weights (2-D convolutions) of `model` in `memory_format`, in place. `Module.to(memory_format=...)`
+    would also ask it of the temporal blocks' 5-D Conv3d weights, which channels-last (a 4-D format) refuses."""
+    for param in model.parameters():
+        if param.dim() == 4:
+            param.data = param.data.contiguous(memory_format=memory_format)
 
 
 def install_decoder(decoder: torch.nn.Module, paths: FastPaths) -> None:
@@ -207,8 +218,9 @@ def install_decoder(decoder: torch.nn.Module, paths: FastPaths) -> None:
 
 
 def uninstall(unet: torch.nn.Module) -> None:
-    """Back to diffusers' own attention processors, GEGLU and temporal res blocks."""
+    """Back to diffusers' own attention processors, GEGLU, group norms, temporal res blocks and memory format."""
     unet.set_attn_processor(AttnProcessor2_0())
+    set_conv_memory_format(unet, torch.contiguous_format)
     for module in unet.modules():
         if isinstance(module, (GEGLU, TemporalResnetBlock, torch.nn.GroupNorm)):
             module.__dict__.pop("forward", None)
