@@ -113,7 +113,8 @@ class BatchRunner:
         )
         if self.compiler:
             self.compiler.poll()  # compiled graphs finished in the background take over from this video on
-        inputs = inputs or self.prepare(job)
+        if inputs is None:
+            inputs = self.prepare(job)
         record.times["time_load_image_s"] = inputs.load_s
         started = time.perf_counter()
         try:
@@ -138,8 +139,8 @@ class BatchRunner:
         started = time.perf_counter()
         try:
             if "first_frame_psnr" in self.metrics:
-                frames = generation.frames
-                record.quality["first_frame_psnr"] = first_frame_psnr(frames, np.asarray(image.convert("RGB")))
+                reference = np.asarray(image.convert("RGB"))
+                record.quality["first_frame_psnr"] = first_frame_psnr(generation.frames, reference)
             if "subject_similarity" in self.metrics:
                 similarity = self.generator.subject_similarity(generation.frames, image, generation.device_frames)
                 record.quality["subject_similarity"] = similarity

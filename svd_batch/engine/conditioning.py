@@ -22,10 +22,16 @@ CLIP_SIZE = (224, 224)
 
 def image_tensor(image: Image.Image, device: torch.device | str) -> torch.Tensor:
     """(1, 3, H, W) float32 in [0, 1] on `device`: VaeImageProcessor's pil_to_numpy and numpy_to_pt, with its division
-    by 255 done on the device (the same float32 division); a quarter of the bytes cross to the device. The strides
-    are numpy_to_pt's too (a channels-last view), which the VAE encoder's convolutions follow."""
+    by 255 done on the device; a quarter of the bytes cross to the device."""
     pixels = torch.from_numpy(np.array(image.convert("RGB") if image.mode != "RGB" else image))
-    return pixels.to(device)[None].permute(0, 3, 1, 2).float() / 255.0
+    return unit_pixels(pixels.to(device)[None])
+
+
+def unit_pixels(frames: torch.Tensor) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 in [0, 1], as pil_to_numpy and numpy_to_pt compute it (the same
+    float32 division), with numpy_to_pt's strides (a channels-last view), which the VAE encoder's convolutions
+    follow."""
+    return frames.permute(0, 3, 1, 2).float() / 255.0
 
 
 def clip_pixels(pipe, images: torch.Tensor) -> torch.Tensor:

@@ -199,7 +199,7 @@ class VideoGenerator:
         # copied to the device as they lie and converted there: a host-side stack of 25 full frames costs more than
         # the encoder's whole call, and runs between one video and the next
         video = device_frames if device_frames is not None else torch.from_numpy(frames).to(self.device)
-        video = video.permute(0, 3, 1, 2).float() / 255.0  # as image_tensor
+        video = conditioning.unit_pixels(video)
         pictures = torch.cat([conditioning.image_tensor(image, self.device), video])
         embeddings = conditioning.encode_image(self.pipe, pictures, self.device, 1, False)[:, 0].float()
         self.pipe.maybe_free_model_hooks()  # under model offload, the encoder goes back to the CPU
