@@ -135,9 +135,11 @@ class HardwareConfig:
     # the UNet's spatial group norms with statistics per channel, combined per group: the reduction reads whole rows
     # of channels-last memory instead of a few channels strided through every pixel
     group_norms_per_channel: bool = False
-    # the UNet's 2-D convolution weights in channels-last memory (diffusers' advice for eager runs): compiled graphs
-    # then lay out what feeds them, the skip connections' concatenations too, in the convolutions' own format
-    channels_last: bool = False
+    # with temporal_blocks_2d: the UNet's temporal res blocks' norms per (channel, frame), combined per group
+    temporal_norms_per_channel: bool = False
+    # with temporal_blocks_2d: the VAE decoder's temporal blocks' norms (with vae_norms_in_rows, all its group norms)
+    # per channel as well, combined per group
+    vae_norms_per_channel: bool = False
     # approximate (opt-in): run the whole UNet every N-th step and only its shallowest level in between (DeepCache);
     # 1 is exact. step_cache_guidance also skips the unconditional CFG half on the in-between steps.
     step_cache_interval: int = 1

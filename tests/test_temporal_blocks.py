@@ -37,6 +37,19 @@ def decode(pipe) -> torch.Tensor:
         return pipe.vae.decode(latents, num_frames=6).sample
 
 
+def spy_on_norms(monkeypatch) -> list[bool]:
+    """Records each `group_norm_in_parts` call (the 2-D path taken) by whether it gathered statistics per channel."""
+    seen = []
+    norm = temporal_blocks.group_norm_in_parts
+
+    def spy(x, module, max_part_dims=1, by_channel=False):
+        seen.append(by_channel)
+        return norm(x, module, max_part_dims, by_channel)
+
+    monkeypatch.setattr(temporal_blocks, "group_norm_in_parts", spy)
+    return seen
+
+
 def temporal_input(batch=2, channels=64, frames=5, height=6, width=8, offset=7.0) -> torch.Tensor:
     """Laid out as SpatioTemporalResBlock hands it over: a (batch, channels, frames, ...) view of frame-major data."""
     generator = torch.Generator().manual_seed(4)
@@ -85,9 +98,7 @@ def test_parts_follow_the_statistics_needed():
 
 
 def test_unet_and_vae_compute_what_diffusers_computes_and_come_off_again(pipe, compiling, monkeypatch):
-    taken = []
-    norm = temporal_blocks.group_norm_in_parts
-    monkeypatch.setattr(temporal_blocks, "group_norm_in_parts", lambda *a, **k: taken.append(1) or norm(*a, **k))
+    taken = spy_on_norms(monkeypatch)
     unet, decoder = pipe.unet.eval(), pipe.vae.decoder.eval()
     expected_noise, expected_frames = tiny_denoise(unet), decode(pipe)
     blocks = [m for m in unet.modules() if isinstance(m, TemporalResnetBlock)]
@@ -95,30 +106,32 @@ def test_unet_and_vae_compute_what_diffusers_computes_and_come_off_again(pipe, c
     assert all("forward" in m.__dict__ for m in blocks)
     assert torch.allclose(tiny_denoise(unet), expected_noise, atol=1e-5)
     assert len(taken) == 2 * len(blocks)  # two norms a block: the 2-D path ran
-    for rows in (False, True):
-        vae_blocks = temporal_blocks.install(decoder, norms_in_rows=rows)
+    for rows, per_channel in [(False, False), (True, False), (True, True), (False, True)]:
+        vae_blocks = temporal_blocks.install(decoder, rows, per_channel)
         assert vae_blocks == sum(isinstance(m, TemporalResnetBlock) for m in decoder.modules()) > 0
         norms = [m for m in decoder.modules() if isinstance(m, torch.nn.GroupNorm) and "forward" in m.__dict__]
         assert bool(norms) == rows  # the spatial group norms change only with norms_in_rows
+        taken.clear()
         assert torch.allclose(decode(pipe), expected_frames, atol=1e-5)
+        assert taken and set(taken) == {per_channel}
+        temporal_blocks.uninstall(decoder)
     unet_fast.uninstall(unet)
-    assert not any("forward" in m.__dict__ for m in blocks)
+    assert not any("forward" in m.__dict__ or "block_paths" in m.__dict__ for m in blocks)
     assert torch.equal(tiny_denoise(unet), expected_noise)
     reset_pipeline(pipe, unet, "cpu")
     assert torch.equal(decode(pipe), expected_frames)
 
 
-def test_unet_group_norms_per_channel_compute_what_diffusers_computes(compiling, monkeypatch):
+@pytest.mark.parametrize("temporal", [False, True])
+def test_unet_group_norms_per_channel_compute_what_diffusers_computes(temporal, compiling, monkeypatch):
     unet = build_tiny_pipeline().unet.eval()
     expected = tiny_denoise(unet)
-    calls = []
-    norm = temporal_blocks.group_norm_in_parts
-    monkeypatch.setattr(temporal_blocks, "group_norm_in_parts", lambda *a, **k: calls.append(k) or norm(*a, **k))
-    unet_fast.install(unet, FastPaths(temporal_blocks_2d=True, group_norms_per_channel=True))
+    calls = spy_on_norms(monkeypatch)
+    paths = FastPaths(temporal_blocks_2d=True, group_norms_per_channel=True, temporal_norms_per_channel=temporal)
+    unet_fast.install(unet, paths)
     assert torch.allclose(tiny_denoise(unet), expected, atol=1e-5)
-    per_channel = [k for k in calls if k.get("by_channel")]
-    assert per_channel and len(per_channel) < len(calls)  # the temporal blocks' norms stay per frame
-    assert FastPaths(group_norms_per_channel=True).tag() == "gn-per-channel"
+    assert True in calls and all(calls) == temporal  # without `temporal`, the temporal blocks' norms per frame only
+    assert paths.tag() == ("temporal2d,tn-per-channel,gn-per-channel" if temporal else "temporal2d,gn-per-channel")
     unet_fast.uninstall(unet)
     calls.clear()
     assert torch.equal(tiny_denoise(unet), expected) and calls == []
@@ -146,12 +159,10 @@ def test_taken_in_compiled_graphs_only(pipe, monkeypatch):
     unet = build_tiny_pipeline().unet.eval()
     expected = tiny_denoise(unet)
     unet_fast.install(unet, FastPaths(single_token_cross_attention=True, temporal_blocks_2d=True))
-    taken = []
-    norm = temporal_blocks.group_norm_in_parts
-    monkeypatch.setattr(temporal_blocks, "group_norm_in_parts", lambda *a, **k: taken.append(1) or norm(*a, **k))
+    taken = spy_on_norms(monkeypatch)
     assert torch.equal(tiny_denoise(unet), expected) and taken == []
     frames = decode(pipe)
-    temporal_blocks.install(pipe.vae.decoder, norms_in_rows=True)
+    temporal_blocks.install(pipe.vae.decoder, norms_in_rows=True, per_channel=True)
     assert torch.equal(decode(pipe), frames) and taken == []
     reset_pipeline(pipe, pipe.unet, "cpu")
     # traced as one graph together with every other fast path
@@ -161,7 +172,7 @@ def test_taken_in_compiled_graphs_only(pipe, monkeypatch):
         fused_qkv=True,
         temporal_blocks_2d=True,
         group_norms_per_channel=True,
-        channels_last=True,
+        temporal_norms_per_channel=True,
     )
     unet_fast.install(unet, every)
     traced = torch.compile(unet, backend="aot_eager", fullgraph=True)
@@ -174,7 +185,7 @@ def test_installed_forwards_are_python_functions_bound_to_their_modules(rows):
     functools.partial stops it: "can't handle functions not implemented in python")."""
     tiny = build_tiny_pipeline()
     every = dict(fused_geglu=True, fused_qkv=True, temporal_blocks_2d=True, group_norms_per_channel=True)
-    paths = FastPaths(single_token_cross_attention=True, vae_norms_in_rows=rows, **every)
+    paths = FastPaths(single_token_cross_attention=True, vae_norms_in_rows=rows, vae_norms_per_channel=rows, **every)
     unet_fast.install(tiny.unet, paths)
     unet_fast.install_decoder(tiny.vae.decoder, paths)
     installed = [m.__dict__["forward"] for m in (*tiny.unet.modules(), *tiny.vae.modules()) if "forward" in m.__dict__]
@@ -199,6 +210,9 @@ def test_the_vae_decoders_artifact_key_names_its_fast_paths(tmp_path):
     assert vae_key(temporal_blocks_2d=True) == "temporal2d"
     assert vae_key(temporal_blocks_2d=True, vae_norms_in_rows=True) == "temporal2d,norms-in-rows"
     assert vae_key(vae_norms_in_rows=True) == "none"  # only with the temporal blocks in 2-D
+    every = dict(vae_norms_in_rows=True, vae_norms_per_channel=True)
+    assert vae_key(temporal_blocks_2d=True, **every) == "temporal2d,norms-in-rows,norms-per-channel"
+    assert vae_key(temporal_blocks_2d=True, temporal_norms_per_channel=True) == "temporal2d"  # the UNet's own
     # the builder process remakes the decoder with the same computation
     plain = compiled._settings_from_json(compiled._settings_to_json(settings))
     assert plain == settings

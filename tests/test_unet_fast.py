@@ -140,17 +140,3 @@ def test_triton_geglu_kernel_matches_diffusers_geglu_in_the_interpreter():
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
-
-
-def test_channels_last_lays_out_the_convolution_weights_only_and_comes_off_again(unet):
-    expected = denoise(unet)
-    convs = [m for m in unet.modules() if isinstance(m, torch.nn.Conv2d)]
-    unet_fast.install(unet, FastPaths(channels_last=True))
-    assert convs and all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
-    assert not convs[0].weight.is_contiguous()
-    assert all(p.is_contiguous() for p in unet.parameters() if p.dim() != 4)  # Conv3d's 5-D weights untouched
-    assert torch.allclose(denoise(unet), expected, atol=1e-5, rtol=1e-5)
-    assert FastPaths(channels_last=True).tag() == "nhwc"
-    unet_fast.uninstall(unet)
-    assert all(p.is_contiguous() for p in unet.parameters())
-    assert torch.equal(denoise(unet), expected)

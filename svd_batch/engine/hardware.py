@@ -34,7 +34,8 @@ class FastPaths:
     temporal_blocks_2d: bool = False  # also in the VAE decoder (svd_batch.engine.temporal_blocks)
     vae_norms_in_rows: bool = False  # with temporal_blocks_2d: the VAE decoder's group norms' statistics per row
     group_norms_per_channel: bool = False  # the UNet's other group norms: statistics per channel, then per group
-    channels_last: bool = False  # the UNet's 2-D convolution weights in channels-last memory
+    temporal_norms_per_channel: bool = False  # with temporal_blocks_2d: the UNet's temporal blocks' norms likewise
+    vae_norms_per_channel: bool = False  # with temporal_blocks_2d: the VAE decoder's group norms likewise
 
     def tag(self) -> str:
         """A short description for logs and compiled-artifact keys."""
@@ -48,18 +49,21 @@ class FastPaths:
         if self.fused_qkv:
             parts.append("qkv")
         if self.temporal_blocks_2d:
-            parts.append("temporal2d")
+            parts.append("temporal2d,tn-per-channel" if self.temporal_norms_per_channel else "temporal2d")
         if self.group_norms_per_channel:
             parts.append("gn-per-channel")
-        if self.channels_last:
-            parts.append("nhwc")
         return ",".join(parts) or "none"
 
     def vae_tag(self) -> str:
         """The VAE decoder's share of the fast paths, for its compiled-artifact key."""
         if not self.temporal_blocks_2d:
             return "none"
-        return "temporal2d,norms-in-rows" if self.vae_norms_in_rows else "temporal2d"
+        parts = ["temporal2d"]
+        if self.vae_norms_in_rows:
+            parts.append("norms-in-rows")
+        if self.vae_norms_per_channel:
+            parts.append("norms-per-channel")
+        return ",".join(parts)
 
 
 @dataclass(frozen=True)
@@ -137,7 +141,8 @@ def fast_paths_of(cfg: HardwareConfig) -> FastPaths:
         temporal_blocks_2d=cfg.temporal_blocks_2d,
         vae_norms_in_rows=cfg.vae_norms_in_rows,
         group_norms_per_channel=cfg.group_norms_per_channel,
-        channels_last=cfg.channels_last,
+        temporal_norms_per_channel=cfg.temporal_norms_per_channel,
+        vae_norms_per_channel=cfg.vae_norms_per_channel,
     )
 
 

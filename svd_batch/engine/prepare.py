@@ -12,7 +12,7 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 
 from svd_batch.config import CompileScope, Placement
-from svd_batch.engine import accelerator, conditioning, step_cache, unet_fast
+from svd_batch.engine import accelerator, conditioning, step_cache, temporal_blocks, unet_fast
 from svd_batch.engine.compiled import BuildQueue, Compiler, CompileSettings, aot_compile_available
 from svd_batch.engine.hardware import FastPaths, Hardware
 
@@ -109,6 +109,7 @@ def reset_pipeline(pipe: StableVideoDiffusionPipeline, unet: torch.nn.Module, de
     conditioning.uninstall(pipe)  # the seed recipes run diffusers' own preprocessing
     pipe.unet = unet
     unet_fast.uninstall(unet)
+    temporal_blocks.uninstall(pipe.vae)
     for module in (*unet.modules(), *pipe.vae.modules()):
         module.__dict__.pop("forward", None)  # installed dispatchers and step caches
         module._compiled_call_impl = None  # undo Module.compile()

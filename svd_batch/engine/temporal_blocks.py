@@ -10,7 +10,10 @@ benchmarks/h100-2026-11-23c):
 - each Conv3d goes through cuDNN's NCDHW<->NDHWC conversion kernels (13.7 ms of a 438 ms step).
 Here the same block gathers its statistics per (batch, group, frame), and per row too where that is still too few,
 where each part's values lie together in memory, and combines them per group exactly (parts of equal size: the
-mean of their variances plus the variance of their means); each (k, 1, 1) Conv3d runs as a Conv2d with a (k, 1)
+mean of their variances plus the variance of their means); optionally per channel as well, which in the channels-last
+memory Inductor gives convolutions reads whole rows instead of a group's few channels strided through every pixel
+(group norms 0.23 s a video faster in the UNet's spatial blocks, another 0.11 s in its temporal blocks and the VAE
+decoder, on an H200: benchmarks/h200-2026-12-02); each (k, 1, 1) Conv3d runs as a Conv2d with a (k, 1)
 kernel over (frames, height x width), whose layout Inductor chooses and fuses into the kernel that produces its
 input. Same arithmetic, float32 statistics as `native_group_norm`: frames stay within float16 rounding
 (tests/test_temporal_blocks.py). Only compiled graphs take this path: eagerly (the first videos of a run whose
@@ -20,6 +23,7 @@ graphs are still being built, `hardware=auto` when it does not compile) the bloc
 from __future__ import annotations
 
 import types
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -80,34 +84,41 @@ def frames_only(conv: torch.nn.Conv3d | None) -> bool:
     )
 
 
-def _forward(
-    self: TemporalResnetBlock, input_tensor: torch.Tensor, temb: torch.Tensor | None, max_part_dims: int = 1
-) -> torch.Tensor:
-    """`TemporalResnetBlock.forward`, step for step, with the two functions above, inside compiled graphs; run
-    eagerly, diffusers' own computation, whose fused GroupNorm and Conv3d kernels are the faster ones there."""
+class BlockPaths(NamedTuple):
+    """How an installed temporal res block gathers its norms' statistics (`group_norm_in_parts`)."""
+
+    max_part_dims: int = 1  # frames; 2: rows too where per frame is still too few statistics
+    by_channel: bool = False
+
+
+def _forward(self: TemporalResnetBlock, input_tensor: torch.Tensor, temb: torch.Tensor | None) -> torch.Tensor:
+    """`TemporalResnetBlock.forward`, step for step, with the functions above (the norms' parts as `self.block_paths`
+    says), inside compiled graphs; run eagerly, diffusers' own computation, whose fused GroupNorm and Conv3d kernels
+    are the faster ones there."""
     if not torch.compiler.is_compiling():
         return TemporalResnetBlock.forward(self, input_tensor, temb)
-    hidden_states = self.nonlinearity(group_norm_in_parts(input_tensor, self.norm1, max_part_dims))
-    hidden_states = conv_over_frames(hidden_states, self.conv1)
+    paths: BlockPaths = self.block_paths
+
+    def norm(x: torch.Tensor, module: torch.nn.GroupNorm) -> torch.Tensor:
+        return group_norm_in_parts(x, module, paths.max_part_dims, paths.by_channel)
+
+    hidden_states = conv_over_frames(self.nonlinearity(norm(input_tensor, self.norm1)), self.conv1)
     if self.time_emb_proj is not None:
         temb = self.time_emb_proj(self.nonlinearity(temb))[:, :, :, None, None]
         hidden_states = hidden_states + temb.permute(0, 2, 1, 3, 4)
-    hidden_states = self.nonlinearity(group_norm_in_parts(hidden_states, self.norm2, max_part_dims))
-    hidden_states = conv_over_frames(self.dropout(hidden_states), self.conv2)
+    hidden_states = self.dropout(self.nonlinearity(norm(hidden_states, self.norm2)))
+    hidden_states = conv_over_frames(hidden_states, self.conv2)
     if self.conv_shortcut is not None:
         input_tensor = conv_over_frames(input_tensor, self.conv_shortcut)
     return input_tensor + hidden_states
 
 
-def _forward_in_rows(self: TemporalResnetBlock, input_tensor: torch.Tensor, temb: torch.Tensor | None) -> torch.Tensor:
-    return _forward(self, input_tensor, temb, max_part_dims=2)
-
-
 def _group_norm_forward(self: torch.nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
-    """Statistics in parts inside compiled graphs; eagerly (and for (batch, channels, length) inputs) torch's own."""
+    """Statistics in parts (per row; with `self.block_paths.by_channel`, per channel) inside compiled graphs; eagerly
+    (and for (batch, channels, length) inputs) torch's own."""
     if x.ndim < 4 or not torch.compiler.is_compiling():
         return torch.nn.GroupNorm.forward(self, x)
-    return group_norm_in_parts(x, self, max_part_dims=x.ndim - 3)
+    return group_norm_in_parts(x, self, max_part_dims=x.ndim - 3, by_channel=self.block_paths.by_channel)
 
 
 def _group_norm_per_channel_forward(self: torch.nn.GroupNorm, x: torch.Tensor) -> torch.Tensor:
@@ -127,20 +138,31 @@ def install_per_channel_norms(model: torch.nn.Module) -> int:
     return len(norms)
 
 
-def install(model: torch.nn.Module, norms_in_rows: bool = False) -> int:
+def install(model: torch.nn.Module, norms_in_rows: bool = False, per_channel: bool = False) -> int:
     """Switches every eligible temporal res block in `model` to the 2-D computation (statistics per frame); with
     `norms_in_rows`, per row too where per frame is still too few, and every other GroupNorm of `model` with
-    statistics in parts as well (the VAE decoder's have one statistic per (frame, group): 256 for an 8-frame chunk).
-    Returns how many blocks. A `module.__dict__.pop("forward")` (svd_batch.engine.prepare.reset_pipeline) switches
-    one back."""
+    statistics in parts as well (the VAE decoder's have one statistic per (frame, group): 256 for an 8-frame chunk);
+    with `per_channel`, those statistics per channel as well, combined per group. Returns how many blocks.
+    `uninstall` switches them back."""
+    paths = BlockPaths(2 if norms_in_rows else 1, per_channel)
     count = 0
     for module in model.modules():
         if isinstance(module, TemporalResnetBlock) and all(
             frames_only(conv) for conv in (module.conv1, module.conv2, module.conv_shortcut)
         ):
             # plain functions, not a functools.partial: torch 2.11's Dynamo cannot trace a method made of a partial
-            module.forward = types.MethodType(_forward_in_rows if norms_in_rows else _forward, module)
+            module.forward = types.MethodType(_forward, module)
+            module.block_paths = paths
             count += 1
         elif norms_in_rows and isinstance(module, torch.nn.GroupNorm):
             module.forward = types.MethodType(_group_norm_forward, module)
+            module.block_paths = paths
     return count
+
+
+def uninstall(model: torch.nn.Module) -> None:
+    """Back to diffusers' own temporal res blocks and group norms."""
+    for module in model.modules():
+        if isinstance(module, (TemporalResnetBlock, torch.nn.GroupNorm)):
+            module.__dict__.pop("forward", None)
+            module.__dict__.pop("block_paths", None)

@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.activations import GEGLU
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
-from diffusers.models.resnet import TemporalResnetBlock
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from svd_batch.config import AttentionBackend
@@ -196,31 +195,21 @@ def install(unet: torch.nn.Module, paths: FastPaths) -> None:
                 module.forward = types.MethodType(_fused_geglu_forward, module)
 
     if paths.temporal_blocks_2d:
-        temporal_blocks.install(unet)
+        temporal_blocks.install(unet, per_channel=paths.temporal_norms_per_channel)
     if paths.group_norms_per_channel:
         temporal_blocks.install_per_channel_norms(unet)
-    if paths.channels_last:
-        set_conv_memory_format(unet, torch.channels_last)
-
-
-def set_conv_memory_format(model: torch.nn.Module, memory_format: torch.memory_format) -> None:
-    """The 4-D weights (2-D convolutions) of `model` in `memory_format`, in place. `Module.to(memory_format=...)`
-    would also ask it of the temporal blocks' 5-D Conv3d weights, which channels-last (a 4-D format) refuses."""
-    for param in model.parameters():
-        if param.dim() == 4:
-            param.data = param.data.contiguous(memory_format=memory_format)
 
 
 def install_decoder(decoder: torch.nn.Module, paths: FastPaths) -> None:
     """The VAE decoder's share of the fast paths (`FastPaths.vae_tag`): its temporal res blocks in 2-D."""
     if paths.temporal_blocks_2d:
-        temporal_blocks.install(decoder, norms_in_rows=paths.vae_norms_in_rows)
+        temporal_blocks.install(decoder, paths.vae_norms_in_rows, paths.vae_norms_per_channel)
 
 
 def uninstall(unet: torch.nn.Module) -> None:
-    """Back to diffusers' own attention processors, GEGLU, group norms, temporal res blocks and memory format."""
+    """Back to diffusers' own attention processors, GEGLU, group norms and temporal res blocks."""
     unet.set_attn_processor(AttnProcessor2_0())
-    set_conv_memory_format(unet, torch.contiguous_format)
+    temporal_blocks.uninstall(unet)
     for module in unet.modules():
-        if isinstance(module, (GEGLU, TemporalResnetBlock, torch.nn.GroupNorm)):
+        if isinstance(module, GEGLU):
             module.__dict__.pop("forward", None)
