@@ -140,6 +140,10 @@ class HardwareConfig:
     # with temporal_blocks_2d: the VAE decoder's temporal blocks' norms (with vae_norms_in_rows, all its group norms)
     # per channel as well, combined per group
     vae_norms_per_channel: bool = False
+    # with temporal_blocks_2d: the UNet's / the VAE decoder's (3, 1, 1) frame convolutions as Conv3d in channels-last-3d
+    # memory (the layout their input already has), instead of a Conv2d over (frames, pixels)
+    temporal_convs_3d: bool = False
+    vae_convs_3d: bool = False
     # approximate (opt-in): run the whole UNet every N-th step and only its shallowest level in between (DeepCache);
     # 1 is exact. step_cache_guidance also skips the unconditional CFG half on the in-between steps.
     step_cache_interval: int = 1

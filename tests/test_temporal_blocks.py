@@ -106,8 +106,9 @@ def test_unet_and_vae_compute_what_diffusers_computes_and_come_off_again(pipe, c
     assert all("forward" in m.__dict__ for m in blocks)
     assert torch.allclose(tiny_denoise(unet), expected_noise, atol=1e-5)
     assert len(taken) == 2 * len(blocks)  # two norms a block: the 2-D path ran
-    for rows, per_channel in [(False, False), (True, False), (True, True), (False, True)]:
-        vae_blocks = temporal_blocks.install(decoder, rows, per_channel)
+    variants = [(False, False, False), (True, False, True), (True, True, False), (False, True, True)]
+    for rows, per_channel, in_3d in variants:  # norms_in_rows, per_channel, convs_in_3d
+        vae_blocks = temporal_blocks.install(decoder, rows, per_channel, in_3d)
         assert vae_blocks == sum(isinstance(m, TemporalResnetBlock) for m in decoder.modules()) > 0
         norms = [m for m in decoder.modules() if isinstance(m, torch.nn.GroupNorm) and "forward" in m.__dict__]
         assert bool(norms) == rows  # the spatial group norms change only with norms_in_rows
@@ -123,15 +124,26 @@ def test_unet_and_vae_compute_what_diffusers_computes_and_come_off_again(pipe, c
 
 
 @pytest.mark.parametrize("temporal", [False, True])
-def test_unet_group_norms_per_channel_compute_what_diffusers_computes(temporal, compiling, monkeypatch):
+def test_unet_group_norms_per_channel_and_convs_in_3d_compute_what_diffusers_computes(temporal, compiling, monkeypatch):
+    """`temporal`: the temporal blocks' norms per channel and their convolutions in channels-last-3d as well."""
     unet = build_tiny_pipeline().unet.eval()
     expected = tiny_denoise(unet)
     calls = spy_on_norms(monkeypatch)
-    paths = FastPaths(temporal_blocks_2d=True, group_norms_per_channel=True, temporal_norms_per_channel=temporal)
+    in_3d = []
+    conv = temporal_blocks.conv_over_frames_in_3d
+    monkeypatch.setattr(temporal_blocks, "conv_over_frames_in_3d", lambda x, c: in_3d.append(1) or conv(x, c))
+    paths = FastPaths(
+        temporal_blocks_2d=True,
+        group_norms_per_channel=True,
+        temporal_norms_per_channel=temporal,
+        temporal_convs_3d=temporal,
+    )
     unet_fast.install(unet, paths)
     assert torch.allclose(tiny_denoise(unet), expected, atol=1e-5)
     assert True in calls and all(calls) == temporal  # without `temporal`, the temporal blocks' norms per frame only
-    assert paths.tag() == ("temporal2d,tn-per-channel,gn-per-channel" if temporal else "temporal2d,gn-per-channel")
+    assert bool(in_3d) == temporal
+    tag = "temporal2d,tn-per-channel,tconv-3d,gn-per-channel" if temporal else "temporal2d,gn-per-channel"
+    assert paths.tag() == tag
     unet_fast.uninstall(unet)
     calls.clear()
     assert torch.equal(tiny_denoise(unet), expected) and calls == []
@@ -142,6 +154,10 @@ def test_temporal_convolution_as_2d_is_the_3d_one(compiling):
     x = temporal_input(channels=16, frames=7)
     assert temporal_blocks.frames_only(conv)
     assert torch.allclose(temporal_blocks.conv_over_frames(x, conv), conv(x), atol=1e-5)
+    in_3d = temporal_blocks.conv_over_frames_in_3d(x, conv)
+    assert in_3d.is_contiguous(memory_format=torch.channels_last_3d)  # cuDNN's NDHWC layout
+    assert torch.allclose(in_3d, conv(x), atol=1e-5)
+    assert conv.weight.is_contiguous()  # the module's own weight untouched
     for other in (
         torch.nn.Conv3d(16, 24, kernel_size=3, padding=1),  # spatial taps: not a frames-only convolution
         torch.nn.Conv3d(16, 24, kernel_size=(3, 1, 1), stride=(2, 1, 1)),
@@ -162,7 +178,7 @@ def test_taken_in_compiled_graphs_only(pipe, monkeypatch):
     taken = spy_on_norms(monkeypatch)
     assert torch.equal(tiny_denoise(unet), expected) and taken == []
     frames = decode(pipe)
-    temporal_blocks.install(pipe.vae.decoder, norms_in_rows=True, per_channel=True)
+    temporal_blocks.install(pipe.vae.decoder, norms_in_rows=True, per_channel=True, convs_in_3d=True)
     assert torch.equal(decode(pipe), frames) and taken == []
     reset_pipeline(pipe, pipe.unet, "cpu")
     # traced as one graph together with every other fast path
@@ -173,6 +189,7 @@ def test_taken_in_compiled_graphs_only(pipe, monkeypatch):
         temporal_blocks_2d=True,
         group_norms_per_channel=True,
         temporal_norms_per_channel=True,
+        temporal_convs_3d=True,
     )
     unet_fast.install(unet, every)
     traced = torch.compile(unet, backend="aot_eager", fullgraph=True)
@@ -185,7 +202,8 @@ def test_installed_forwards_are_python_functions_bound_to_their_modules(rows):
     functools.partial stops it: "can't handle functions not implemented in python")."""
     tiny = build_tiny_pipeline()
     every = dict(fused_geglu=True, fused_qkv=True, temporal_blocks_2d=True, group_norms_per_channel=True)
-    paths = FastPaths(single_token_cross_attention=True, vae_norms_in_rows=rows, vae_norms_per_channel=rows, **every)
+    vae = dict(vae_norms_in_rows=rows, vae_norms_per_channel=rows, vae_convs_3d=rows)
+    paths = FastPaths(single_token_cross_attention=True, **vae, **every)
     unet_fast.install(tiny.unet, paths)
     unet_fast.install_decoder(tiny.vae.decoder, paths)
     installed = [m.__dict__["forward"] for m in (*tiny.unet.modules(), *tiny.vae.modules()) if "forward" in m.__dict__]
@@ -210,9 +228,10 @@ def test_the_vae_decoders_artifact_key_names_its_fast_paths(tmp_path):
     assert vae_key(temporal_blocks_2d=True) == "temporal2d"
     assert vae_key(temporal_blocks_2d=True, vae_norms_in_rows=True) == "temporal2d,norms-in-rows"
     assert vae_key(vae_norms_in_rows=True) == "none"  # only with the temporal blocks in 2-D
-    every = dict(vae_norms_in_rows=True, vae_norms_per_channel=True)
-    assert vae_key(temporal_blocks_2d=True, **every) == "temporal2d,norms-in-rows,norms-per-channel"
-    assert vae_key(temporal_blocks_2d=True, temporal_norms_per_channel=True) == "temporal2d"  # the UNet's own
+    every = dict(vae_norms_in_rows=True, vae_norms_per_channel=True, vae_convs_3d=True)
+    assert vae_key(temporal_blocks_2d=True, **every) == "temporal2d,norms-in-rows,norms-per-channel,convs-3d"
+    unet_own = dict(temporal_norms_per_channel=True, temporal_convs_3d=True)
+    assert vae_key(temporal_blocks_2d=True, **unet_own) == "temporal2d"  # the UNet's own
     # the builder process remakes the decoder with the same computation
     plain = compiled._settings_from_json(compiled._settings_to_json(settings))
     assert plain == settings

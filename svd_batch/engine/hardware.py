@@ -36,6 +36,8 @@ class FastPaths:
     group_norms_per_channel: bool = False  # the UNet's other group norms: statistics per channel, then per group
     temporal_norms_per_channel: bool = False  # with temporal_blocks_2d: the UNet's temporal blocks' norms likewise
     vae_norms_per_channel: bool = False  # with temporal_blocks_2d: the VAE decoder's group norms likewise
+    temporal_convs_3d: bool = False  # with temporal_blocks_2d: the UNet's frame convolutions in channels-last-3d
+    vae_convs_3d: bool = False  # with temporal_blocks_2d: the VAE decoder's likewise
 
     def tag(self) -> str:
         """A short description for logs and compiled-artifact keys."""
@@ -49,7 +51,11 @@ class FastPaths:
         if self.fused_qkv:
             parts.append("qkv")
         if self.temporal_blocks_2d:
-            parts.append("temporal2d,tn-per-channel" if self.temporal_norms_per_channel else "temporal2d")
+            parts.append("temporal2d")
+            if self.temporal_norms_per_channel:
+                parts.append("tn-per-channel")
+            if self.temporal_convs_3d:
+                parts.append("tconv-3d")
         if self.group_norms_per_channel:
             parts.append("gn-per-channel")
         return ",".join(parts) or "none"
@@ -63,6 +69,8 @@ class FastPaths:
             parts.append("norms-in-rows")
         if self.vae_norms_per_channel:
             parts.append("norms-per-channel")
+        if self.vae_convs_3d:
+            parts.append("convs-3d")
         return ",".join(parts)
 
 
@@ -143,6 +151,8 @@ def fast_paths_of(cfg: HardwareConfig) -> FastPaths:
         group_norms_per_channel=cfg.group_norms_per_channel,
         temporal_norms_per_channel=cfg.temporal_norms_per_channel,
         vae_norms_per_channel=cfg.vae_norms_per_channel,
+        temporal_convs_3d=cfg.temporal_convs_3d,
+        vae_convs_3d=cfg.vae_convs_3d,
     )
 
 

@@ -70,6 +70,17 @@ def conv_over_frames(x: torch.Tensor, conv: torch.nn.Conv3d) -> torch.Tensor:
     return out.unflatten(3, (height, width))
 
 
+def conv_over_frames_in_3d(x: torch.Tensor, conv: torch.nn.Conv3d) -> torch.Tensor:
+    """`conv(x)` with x and the weight in channels-last-3d memory, the layout x already has in compiled graphs (a
+    (batch, channels, frames, ...) view of frame-major channels-last activations): cuDNN's NDHWC kernels, without the
+    layout conversions of a contiguous Conv3d or the generic kernel cuDNN picks for `conv_over_frames`' one
+    (frames x 589824)-pixel image at the VAE decoder's full resolution (eager on an H200: 2.7 ms a call in 3-D, against
+    4.9 ms of that kernel a call in the compiled decode; benchmarks/h200-2026-12-02)."""
+    layout = torch.channels_last_3d
+    weight = conv.weight.contiguous(memory_format=layout)
+    return F.conv3d(x.contiguous(memory_format=layout), weight, conv.bias, padding=conv.padding)
+
+
 def frames_only(conv: torch.nn.Conv3d | None) -> bool:
     """Whether `conv_over_frames` computes exactly what this Conv3d does."""
     # padding "same" / "valid" is a string: padded as torch decides, not as given
@@ -85,10 +96,11 @@ def frames_only(conv: torch.nn.Conv3d | None) -> bool:
 
 
 class BlockPaths(NamedTuple):
-    """How an installed temporal res block gathers its norms' statistics (`group_norm_in_parts`)."""
+    """How an installed temporal res block computes: its norms' parts (`group_norm_in_parts`), its convolutions."""
 
     max_part_dims: int = 1  # frames; 2: rows too where per frame is still too few statistics
     by_channel: bool = False
+    convs_in_3d: bool = False  # `conv_over_frames_in_3d` instead of `conv_over_frames`
 
 
 def _forward(self: TemporalResnetBlock, input_tensor: torch.Tensor, temb: torch.Tensor | None) -> torch.Tensor:
@@ -98,18 +110,19 @@ def _forward(self: TemporalResnetBlock, input_tensor: torch.Tensor, temb: torch.
     if not torch.compiler.is_compiling():
         return TemporalResnetBlock.forward(self, input_tensor, temb)
     paths: BlockPaths = self.block_paths
+    conv = conv_over_frames_in_3d if paths.convs_in_3d else conv_over_frames
 
     def norm(x: torch.Tensor, module: torch.nn.GroupNorm) -> torch.Tensor:
         return group_norm_in_parts(x, module, paths.max_part_dims, paths.by_channel)
 
-    hidden_states = conv_over_frames(self.nonlinearity(norm(input_tensor, self.norm1)), self.conv1)
+    hidden_states = conv(self.nonlinearity(norm(input_tensor, self.norm1)), self.conv1)
     if self.time_emb_proj is not None:
         temb = self.time_emb_proj(self.nonlinearity(temb))[:, :, :, None, None]
         hidden_states = hidden_states + temb.permute(0, 2, 1, 3, 4)
     hidden_states = self.dropout(self.nonlinearity(norm(hidden_states, self.norm2)))
-    hidden_states = conv_over_frames(hidden_states, self.conv2)
+    hidden_states = conv(hidden_states, self.conv2)
     if self.conv_shortcut is not None:
-        input_tensor = conv_over_frames(input_tensor, self.conv_shortcut)
+        input_tensor = conv(input_tensor, self.conv_shortcut)
     return input_tensor + hidden_states
 
 
@@ -138,13 +151,15 @@ def install_per_channel_norms(model: torch.nn.Module) -> int:
     return len(norms)
 
 
-def install(model: torch.nn.Module, norms_in_rows: bool = False, per_channel: bool = False) -> int:
+def install(
+    model: torch.nn.Module, norms_in_rows: bool = False, per_channel: bool = False, convs_in_3d: bool = False
+) -> int:
     """Switches every eligible temporal res block in `model` to the 2-D computation (statistics per frame); with
     `norms_in_rows`, per row too where per frame is still too few, and every other GroupNorm of `model` with
     statistics in parts as well (the VAE decoder's have one statistic per (frame, group): 256 for an 8-frame chunk);
-    with `per_channel`, those statistics per channel as well, combined per group. Returns how many blocks.
-    `uninstall` switches them back."""
-    paths = BlockPaths(2 if norms_in_rows else 1, per_channel)
+    with `per_channel`, those statistics per channel as well, combined per group; with `convs_in_3d`, the blocks'
+    convolutions in channels-last-3d memory. Returns how many blocks. `uninstall` switches them back."""
+    paths = BlockPaths(2 if norms_in_rows else 1, per_channel, convs_in_3d)
     count = 0
     for module in model.modules():
         if isinstance(module, TemporalResnetBlock) and all(

@@ -195,7 +195,7 @@ def install(unet: torch.nn.Module, paths: FastPaths) -> None:
                 module.forward = types.MethodType(_fused_geglu_forward, module)
 
     if paths.temporal_blocks_2d:
-        temporal_blocks.install(unet, per_channel=paths.temporal_norms_per_channel)
+        temporal_blocks.install(unet, per_channel=paths.temporal_norms_per_channel, convs_in_3d=paths.temporal_convs_3d)
     if paths.group_norms_per_channel:
         temporal_blocks.install_per_channel_norms(unet)
 
@@ -203,7 +203,7 @@ def install(unet: torch.nn.Module, paths: FastPaths) -> None:
 def install_decoder(decoder: torch.nn.Module, paths: FastPaths) -> None:
     """The VAE decoder's share of the fast paths (`FastPaths.vae_tag`): its temporal res blocks in 2-D."""
     if paths.temporal_blocks_2d:
-        temporal_blocks.install(decoder, paths.vae_norms_in_rows, paths.vae_norms_per_channel)
+        temporal_blocks.install(decoder, paths.vae_norms_in_rows, paths.vae_norms_per_channel, paths.vae_convs_3d)
 
 
 def uninstall(unet: torch.nn.Module) -> None:
