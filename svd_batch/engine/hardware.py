@@ -41,37 +41,31 @@ class FastPaths:
 
     def tag(self) -> str:
         """A short description for logs and compiled-artifact keys."""
-        parts = ["xattn1"] if self.single_token_cross_attention else []
-        if self.temporal_attention is not AttentionBackend.default:
-            parts.append(f"temporal={self.temporal_attention.value}")
-        if self.spatial_attention is not AttentionBackend.default:
-            parts.append(f"spatial={self.spatial_attention.value}")
-        if self.fused_geglu:
-            parts.append("geglu")
-        if self.fused_qkv:
-            parts.append("qkv")
-        if self.temporal_blocks_2d:
-            parts.append("temporal2d")
-            if self.temporal_norms_per_channel:
-                parts.append("tn-per-channel")
-            if self.temporal_convs_3d:
-                parts.append("tconv-3d")
-        if self.group_norms_per_channel:
-            parts.append("gn-per-channel")
-        return ",".join(parts) or "none"
+        temporal_2d = self.temporal_blocks_2d
+        named = [
+            (self.single_token_cross_attention, "xattn1"),
+            (self.temporal_attention is not AttentionBackend.default, f"temporal={self.temporal_attention.value}"),
+            (self.spatial_attention is not AttentionBackend.default, f"spatial={self.spatial_attention.value}"),
+            (self.fused_geglu, "geglu"),
+            (self.fused_qkv, "qkv"),
+            (temporal_2d, "temporal2d"),
+            (temporal_2d and self.temporal_norms_per_channel, "tn-per-channel"),
+            (temporal_2d and self.temporal_convs_3d, "tconv-3d"),
+            (self.group_norms_per_channel, "gn-per-channel"),
+        ]
+        return ",".join(name for on, name in named if on) or "none"
 
     def vae_tag(self) -> str:
         """The VAE decoder's share of the fast paths, for its compiled-artifact key."""
         if not self.temporal_blocks_2d:
             return "none"
-        parts = ["temporal2d"]
-        if self.vae_norms_in_rows:
-            parts.append("norms-in-rows")
-        if self.vae_norms_per_channel:
-            parts.append("norms-per-channel")
-        if self.vae_convs_3d:
-            parts.append("convs-3d")
-        return ",".join(parts)
+        named = [
+            (True, "temporal2d"),
+            (self.vae_norms_in_rows, "norms-in-rows"),
+            (self.vae_norms_per_channel, "norms-per-channel"),
+            (self.vae_convs_3d, "convs-3d"),
+        ]
+        return ",".join(name for on, name in named if on)
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,16 @@ benchmarks/h100-2026-11-23c):
   decoder, so its reduction runs on 32-64 of the GPU's 132 processors, 2-5 ms a call at 320 channels;
 - each Conv3d goes through cuDNN's NCDHW<->NDHWC conversion kernels (13.7 ms of a 438 ms step).
 Here the same block gathers its statistics per (batch, group, frame), and per row too where that is still too few,
-where each part's values lie together in memory, and combines them per group exactly (parts of equal size: the
-mean of their variances plus the variance of their means); optionally per channel as well, which in the channels-last
+where each part's values lie together in memory, and combines them per group exactly (parts of equal size: the mean
+of their variances plus the variance of their means); optionally per channel as well, which in the channels-last
 memory Inductor gives convolutions reads whole rows instead of a group's few channels strided through every pixel
 (group norms 0.23 s a video faster in the UNet's spatial blocks, another 0.11 s in its temporal blocks and the VAE
-decoder, on an H200: benchmarks/h200-2026-12-02); each (k, 1, 1) Conv3d runs as a Conv2d with a (k, 1)
-kernel over (frames, height x width), whose layout Inductor chooses and fuses into the kernel that produces its
-input. Same arithmetic, float32 statistics as `native_group_norm`: frames stay within float16 rounding
-(tests/test_temporal_blocks.py). Only compiled graphs take this path: eagerly (the first videos of a run whose
-graphs are still being built, `hardware=auto` when it does not compile) the blocks run as diffusers wrote them.
+decoder, on an H200: benchmarks/h200-2026-12-02); each (k, 1, 1) Conv3d runs as a Conv2d with a (k, 1) kernel over
+(frames, height x width), whose layout Inductor chooses and fuses into the kernel that produces its input (or,
+optionally, as the Conv3d itself in the channels-last-3d memory that input already has). Same arithmetic, float32
+statistics as `native_group_norm`: frames stay within float16 rounding (tests/test_temporal_blocks.py). Only
+compiled graphs take this path: eagerly (the first videos of a run whose graphs are still being built,
+`hardware=auto` when it does not compile) the blocks run as diffusers wrote them.
 """
 
 from __future__ import annotations
@@ -104,9 +105,9 @@ class BlockPaths(NamedTuple):
 
 
 def _forward(self: TemporalResnetBlock, input_tensor: torch.Tensor, temb: torch.Tensor | None) -> torch.Tensor:
-    """`TemporalResnetBlock.forward`, step for step, with the functions above (the norms' parts as `self.block_paths`
-    says), inside compiled graphs; run eagerly, diffusers' own computation, whose fused GroupNorm and Conv3d kernels
-    are the faster ones there."""
+    """`TemporalResnetBlock.forward`, step for step, with the functions above (norms and convolutions as
+    `self.block_paths` says), inside compiled graphs; run eagerly, diffusers' own computation, whose fused GroupNorm
+    and Conv3d kernels are the faster ones there."""
     if not torch.compiler.is_compiling():
         return TemporalResnetBlock.forward(self, input_tensor, temb)
     paths: BlockPaths = self.block_paths
