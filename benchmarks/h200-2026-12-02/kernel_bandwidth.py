@@ -17,10 +17,8 @@ from collections import defaultdict
 from pathlib import Path
 
 out = Path(sys.argv[1])
-CACHE = Path("/tmp/kb2-inductor")
-shutil.rmtree(CACHE, ignore_errors=True)
+shutil.rmtree("/tmp/kb2", ignore_errors=True)  # the run's cache_dir: inductor's cache goes under it, fresh
 os.environ["TORCHINDUCTOR_BENCHMARK_KERNEL"] = "1"
-os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(CACHE)
 os.environ["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "0"  # generate every kernel here, with its metadata
 
 import torch  # noqa: E402  (after the environment inductor reads at import)
@@ -48,6 +46,7 @@ with initialize_config_dir(config_dir=str(repo / "conf"), version_base="1.3"):
 hw = resolve_hardware(config.hardware, detect_gpu())
 pipe = load_pipeline(config.model, torch.float16, "cuda")
 prepare_pipeline(pipe, hw, None)
+CACHE = Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])  # set by prepare_pipeline: <cache_dir>/compiled/inductor
 g = torch.Generator("cuda").manual_seed(0)
 sample = torch.randn(2, 25, 8, 72, 128, device="cuda", dtype=torch.float16, generator=g)
 context = torch.randn(2, 1, 1024, device="cuda", dtype=torch.float16, generator=g)
