@@ -144,8 +144,8 @@ def _group_norm_per_channel_forward(self: torch.nn.GroupNorm, x: torch.Tensor) -
 
 def install_per_channel_norms(model: torch.nn.Module) -> int:
     """Every GroupNorm that `model` calls as a module (the UNet's spatial res blocks and transformer inputs; the
-    temporal res blocks installed above compute theirs per frame) with statistics per channel, combined per group.
-    Returns how many."""
+    temporal res blocks installed by `install` compute theirs as their `block_paths` say) with statistics per
+    channel, combined per group. Returns how many."""
     norms = [module for module in model.modules() if isinstance(module, torch.nn.GroupNorm)]
     for norm in norms:
         norm.forward = types.MethodType(_group_norm_per_channel_forward, norm)

@@ -1,6 +1,6 @@
 """Exact fast paths for SVD's UNet, installed on a loaded model and removable again.
 
-Seven levers, each switchable in the hardware profile and measured alone by the benchmark:
+Six levers, each switchable in the hardware profile and measured alone by the benchmark:
 - cross-attention to a single token: SVD's cross-attention layers (spatial and temporal) attend to one CLIP image
   token. Softmax over one key is exactly 1, so every query receives that token's projected value unchanged: the
   layer's output is `to_out(to_v(context))`, broadcast. The query projection, the attention call and (once
@@ -13,9 +13,9 @@ Seven levers, each switchable in the hardware profile and measured alone by the 
 - GEGLU feed-forward: one Triton kernel computes both halves of the projection and multiplies them through GELU
   (svd_batch.engine.kernels), so the 8C-wide intermediate never reaches GPU memory;
 - the temporal res blocks with per-frame norm statistics and 2-D convolutions (svd_batch.engine.temporal_blocks,
-  which the VAE decoder's blocks get too);
-- the other group norms with statistics per channel, combined per group (svd_batch.engine.temporal_blocks);
-- the 2-D convolutions' weights in channels-last memory, the layout their kernels use.
+  which the VAE decoder's blocks get too), optionally with those statistics per channel as well and the
+  convolutions as Conv3d in channels-last-3d memory;
+- the other group norms with statistics per channel, combined per group (svd_batch.engine.temporal_blocks).
 Frames stay within float16 rounding of diffusers' own computation (tests/test_unet_fast.py; the bench measures it).
 """
 
