@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from svd_batch.batch.runner import run
+from svd_batch.bytecode import keep_bytecode
 from svd_batch.config import ConfigError, SvdBatchError, load_config
 
 log = logging.getLogger("svd_batch")
@@ -22,6 +22,9 @@ log = logging.getLogger("svd_batch")
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> dict | None:
+    keep_bytecode(cfg.cache_dir)  # before the runner imports pandas, torch and the rest: svd_batch/bytecode.py
+    from svd_batch.batch.runner import run
+
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     group = Path(hydra_cfg.sweep.dir).name if multirun else None  # one W&B group per multirun sweep

@@ -5,7 +5,9 @@ these run in seconds on a CPU; the GPU benchmark exercises inductor."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import io
 import json
 import shutil
 import subprocess
@@ -120,6 +122,27 @@ def test_artifact_is_built_once_then_loaded_and_reads_the_callers_weights(built,
     later.install_unet(later_unet)
     assert torch.allclose(denoise(later_unet), reference, atol=1e-6) and not torch.allclose(reference, expected)
     assert later.loaded_keys == [meta["key"]]
+
+
+def test_loading_skips_torchs_copy_of_the_graph_for_serializing_it_again(built, monkeypatch):
+    """torch deep-copies each loaded graph's cache entry in case it is serialized again (half of the UNet's load on
+    the H200); svd-batch never does, and skips the copy: the loaded function still computes the same."""
+    settings, meta, expected = built
+    copied: list[str] = []
+    real = copy.deepcopy
+    monkeypatch.setattr(
+        copy, "deepcopy", lambda value, memo=None: copied.append(type(value).__name__) or real(value, memo)
+    )
+    data = ArtifactStore(settings.store).read(meta["key"])
+    torch.compiler.load_compiled_function(io.BytesIO(data))  # torch's own loading copies the entry
+    assert "BundledAOTAutogradResult" in copied
+    copied.clear()
+    loaded = Compiler(settings).load(meta["key"])
+    assert "BundledAOTAutogradResult" not in copied and copy.deepcopy is not real  # (the spy is back in place)
+    unet = tiny_unet()
+    sample, t, context, time_ids = inputs()
+    with torch.no_grad():
+        assert torch.allclose(loaded(unet, sample, t, context, time_ids), expected, atol=1e-6)
 
 
 def test_a_changed_key_is_not_served_by_an_existing_artifact(built):

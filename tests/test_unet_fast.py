@@ -111,6 +111,14 @@ def test_an_attention_backend_that_does_not_run_here_falls_back_with_a_warning(u
     assert all(isinstance(p, AttnProcessor2_0) for p in unet.attn_processors.values())  # nothing left to change
 
 
+def test_geglu_op_returns_a_new_tensor():
+    """Why compiled graphs may skip torch's first-call aliasing check of custom ops (prepare_pipeline)."""
+    x, weight, bias = torch.randn(2, 5, 8), torch.randn(12, 8), torch.randn(12)
+    out = geglu(x, weight, bias)
+    inputs = {t.untyped_storage().data_ptr() for t in (x, weight, bias)}
+    assert out.untyped_storage().data_ptr() not in inputs and torch.allclose(out, geglu_reference(x, weight, bias))
+
+
 def test_geglu_op_traces_as_one_call():
     """torch.compile keeps the custom op as one node (its fake implementation gives the output shape)."""
     x, weight, bias = torch.randn(3, 7, 16), torch.randn(48, 16), torch.randn(48)

@@ -13,6 +13,8 @@ their first argument, so the artifact reads this process's own weights.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import io
 import json
 import logging
@@ -263,7 +265,8 @@ class Compiler:
             return None
         started = time.perf_counter()
         try:
-            compiled = torch.compiler.load_compiled_function(io.BytesIO(data))
+            with without_reserializable_copies():
+                compiled = torch.compiler.load_compiled_function(io.BytesIO(data))
         except Exception as exc:  # an artifact from another environment that the key did not capture
             log.warning("compiled artifact %s does not load (%s): removing it, it will be built again", key, exc)
             self.store.remove(key)
@@ -346,6 +349,30 @@ class Compiler:
             self.wait()
         self.queue.cancel(build for build, _ in self.waiting.values())
         self.waiting.clear()
+
+
+@contextlib.contextmanager
+def without_reserializable_copies():
+    """While loading an artifact: torch deep-copies each graph's cache entry so that the loaded function could be
+    serialized again (torch._functorch._aot_autograd.aot_autograd_result.deserialize_bundled_cache_entry, torch
+    2.10-2.13), about half of the UNet's 2.4-2.7 s load on the H200. A loaded artifact is never serialized again here,
+    so within this block copy.deepcopy returns such an entry itself; every other object is copied as before. Where
+    torch has no such entry type, nothing changes."""
+    try:
+        from torch._functorch._aot_autograd.aot_autograd_result import BundledAOTAutogradResult
+    except ImportError:
+        yield
+        return
+    original = copy.deepcopy
+
+    def deepcopy(value, memo=None, _nil=None):
+        return value if isinstance(value, BundledAOTAutogradResult) else original(value, memo)
+
+    copy.deepcopy = deepcopy
+    try:
+        yield
+    finally:
+        copy.deepcopy = original
 
 
 class CompiledCall:
