@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +78,20 @@ def comparison_grids(output_dir: Path, cfg: ReportConfig, export: ExportConfig) 
 def tile_videos(output_dir: Path, group: pd.DataFrame, rows: str, cols: str | None, max_width: int) -> np.ndarray:
     row_values = sorted(group[rows].unique())
     col_values = sorted(group[cols].unique()) if cols else [None]
-    videos: dict[tuple, np.ndarray] = {}
-    for record in group.itertuples():
-        videos[(getattr(record, rows), getattr(record, cols) if cols else None)] = read_frames(
-            output_dir / record.output
-        )
-    first = next(iter(videos.values()))
+    records = list(group.itertuples())
+    first = read_frames(output_dir / records[0].output)  # sets the tile size for all
     scale = min(1.0, max_width / first.shape[2])
     height, width = _even(first.shape[1] * scale), _even(first.shape[2] * scale)
+
+    def shrink(video: np.ndarray) -> np.ndarray:
+        size, bilinear = (width, height), Image.Resampling.BILINEAR
+        return np.stack([np.asarray(Image.fromarray(frame).resize(size, bilinear)) for frame in video])
+
+    # each video is decoded by an ffmpeg process of its own and shrunk at once: several at a time use the cores
+    with ThreadPoolExecutor(max_workers=min(len(records), os.cpu_count() or 1)) as pool:
+        rest = pool.map(lambda record: shrink(read_frames(output_dir / record.output)), records[1:])
+        tiles = [shrink(first), *rest]
+    videos = {(getattr(r, rows), getattr(r, cols) if cols else None): t for r, t in zip(records, tiles, strict=True)}
     length = max(v.shape[0] for v in videos.values())  # a shorter video (fewer segments, no loop) starts again
     canvas = np.full((length, len(row_values) * (height + LABEL_HEIGHT), len(col_values) * width, 3), 32, np.uint8)
     for r, row_value in enumerate(row_values):
@@ -97,9 +104,8 @@ def tile_videos(output_dir: Path, group: pd.DataFrame, rows: str, cols: str | No
             video = videos.get((row_value, col_value))
             if video is None:
                 continue  # a missing or failed combination stays dark
-            tiles = [np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.BILINEAR)) for f in video]
             for i in range(length):
-                canvas[i, top + LABEL_HEIGHT : top + LABEL_HEIGHT + height, left : left + width] = tiles[i % len(tiles)]
+                canvas[i, top + LABEL_HEIGHT : top + LABEL_HEIGHT + height, left : left + width] = video[i % len(video)]
     return canvas
 
 
