@@ -63,7 +63,7 @@ def test_bytecode_beside_the_source_is_left_alone(probe_package, tmp_path):
     assert not (tmp_path / "cache").exists()
 
 
-def test_a_writable_environment_or_the_users_own_prefix_is_left_alone(probe_package, tmp_path):
+def test_the_users_own_prefix_is_left_alone(probe_package, tmp_path):
     own = tmp_path / "own"
     result = run_child(probe_package.parent, tmp_path / "cache", PYTHONPYCACHEPREFIX=str(own),
                        PYTHONDONTWRITEBYTECODE="1")  # fmt: skip
