@@ -140,6 +140,35 @@ def test_wandb_offline_logs_every_job_and_the_summary(make_config, two_images):
     assert b"job/time_denoise_s" in logged and b"job/time_decode_s" in logged  # stage-time charts per job
 
 
+def test_wandb_runs_in_a_process_of_its_own(two_images, cache_dir, tmp_path):
+    """The run's own interpreter never imports wandb (its start overlaps the model load on another core)."""
+    out = tmp_path / "out"
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['run.py', 'manifest={two_images}', 'output_dir={out}', 'sweep=none', 'tracking.mode=offline',\n"
+        "            'sample.num_inference_steps=2', 'quality.enabled=false']\n"
+        "try:\n"
+        "    runpy.run_path('run.py', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print('imported:', sorted(m for m in ('torch', 'diffusers', 'wandb') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "imported: ['diffusers', 'torch']" in result.stdout
+    [wandb_run] = wandb_runs(out)
+    assert len(list(wandb_run.glob("files/media/videos/job/*.mp4"))) == 2 and list(wandb_run.glob("*.wandb"))
+
+
+def test_a_wandb_failure_is_a_warning_and_every_video_is_made(make_config, two_images, monkeypatch, caplog):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(two_images.parent / "no-wandb-login"))  # no stored login either
+    result = run(make_config(f"manifest={two_images}", "sweep=none", "tracking.mode=online"))
+    assert [r.status for r in result.records] == ["ok", "ok"] and result.tracking_dir is None
+    assert "W&B tracking failed (the videos, index and report are complete)" in caplog.text
+    assert "API key" in caplog.text
+
+
 def test_a_basic_multirun_is_one_result_set_whose_grids_tile_every_job(cache_dir, tmp_path, two_images):
     """Hydra's default launcher runs the jobs one after the other in this process (submitit: tests/test_workers.py)."""
     sweep_dir = tmp_path / "sweep-motion"
