@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -140,22 +141,31 @@ def test_wandb_offline_logs_every_job_and_the_summary(make_config, two_images):
     assert b"job/time_denoise_s" in logged and b"job/time_decode_s" in logged  # stage-time charts per job
 
 
-def test_wandb_runs_in_a_process_of_its_own(two_images, cache_dir, tmp_path):
-    """The run's own interpreter never imports wandb (its start overlaps the model load on another core)."""
-    out = tmp_path / "out"
+def run_py_imports(arguments: list[str], timeout: int = 120) -> tuple[list[str], str]:
+    """`python run.py ARGUMENTS` in a new Python (through runpy, in the repository): which of torch, diffusers,
+    transformers and wandb it imported, and what it printed."""
     code = (
         "import runpy, sys\n"
-        f"sys.argv = ['run.py', 'manifest={two_images}', 'output_dir={out}', 'sweep=none', 'tracking.mode=offline',\n"
-        "            'sample.num_inference_steps=2', 'quality.enabled=false']\n"
+        f"sys.argv = ['run.py', *{arguments!r}]\n"
         "try:\n"
         "    runpy.run_path('run.py', run_name='__main__')\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "print('imported:', sorted(m for m in ('torch', 'diffusers', 'wandb') if m in sys.modules))\n"
+        "print('imported:', sorted(m for m in ('torch', 'diffusers', 'transformers', 'wandb') if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "imported: ['diffusers', 'torch']" in result.stdout
+    imported = result.stdout.rsplit("imported: ", 1)[1].splitlines()[0]
+    return ast.literal_eval(imported), result.stdout
+
+
+def test_wandb_runs_in_a_process_of_its_own(two_images, cache_dir, tmp_path):
+    """The run's own interpreter never imports wandb (its start overlaps the model load on another core)."""
+    out = tmp_path / "out"
+    arguments = [f"manifest={two_images}", f"output_dir={out}", "sweep=none", "tracking.mode=offline",
+                 "sample.num_inference_steps=2", "quality.enabled=false"]  # fmt: skip
+    imported, _ = run_py_imports(arguments, timeout=300)
+    assert imported == ["diffusers", "torch", "transformers"]
     [wandb_run] = wandb_runs(out)
     assert len(list(wandb_run.glob("files/media/videos/job/*.mp4"))) == 2 and list(wandb_run.glob("*.wandb"))
 
@@ -202,18 +212,7 @@ def test_bad_input_exits_with_a_clear_message_and_no_traceback(cache_dir, tmp_pa
 @pytest.mark.parametrize("arguments", [["dry_run=true", "sweep.grid.seed=[1,2]"], ["--cfg", "job"]])
 def test_dry_run_and_printing_the_config_never_import_torch(arguments, two_images, cache_dir):
     """Planning is pure Python: a dry run asks nvidia-smi about the GPU, and imports neither torch nor diffusers."""
-    code = (
-        "import runpy, sys\n"
-        f"sys.argv = ['run.py', 'manifest={two_images}', *{arguments!r}]\n"
-        "try:\n"
-        "    runpy.run_path('run.py', run_name='__main__')\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
-        "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers', 'wandb') if m in sys.modules)\n"
-        "print('heavy modules:', heavy)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "heavy modules: []" in result.stdout
+    imported, printed = run_py_imports([f"manifest={two_images}", *arguments])
+    assert imported == []
     if arguments[0] == "dry_run=true":
-        assert "8 job(s): 2 image(s) x 4 grid point(s)" in result.stdout  # default sweep: 2 motions x 2 seeds
+        assert "8 job(s): 2 image(s) x 4 grid point(s)" in printed  # default sweep: 2 motions x 2 seeds
