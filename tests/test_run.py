@@ -170,6 +170,20 @@ def test_wandb_runs_in_a_process_of_its_own(two_images, cache_dir, tmp_path):
     assert len(list(wandb_run.glob("files/media/videos/job/*.mp4"))) == 2 and list(wandb_run.glob("*.wandb"))
 
 
+def test_a_tracking_process_that_ended_early_is_reported_once(tmp_path, monkeypatch, caplog):
+    """W&B failed at its start and its process is gone before the run finishes: finishing warns, and does not fail."""
+    from svd_batch.config import TrackingConfig, TrackingMode
+    from svd_batch.results.tracking import Tracker
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "no-wandb-login"))
+    tracker = Tracker(TrackingConfig(mode=TrackingMode.online), tmp_path, {})
+    tracker.process.wait(timeout=120)  # gone: the next message finds the pipe closed
+    tracker.finish({"jobs_ok": 0})
+    assert tracker.run_path is None and tracker.process is None
+    assert caplog.text.count("W&B tracking failed") == 1 and "API key" in caplog.text
+
+
 def test_a_wandb_failure_is_a_warning_and_every_video_is_made(make_config, two_images, monkeypatch, caplog):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(two_images.parent / "no-wandb-login"))  # no stored login either

@@ -61,10 +61,9 @@ class Tracker:
 
     def finish(self, summary: dict[str, Any]) -> None:
         """Logs the summary and table, and waits for the W&B run to be written."""
-        if self.process is None:
-            return
         self._send("finish", summary)
-        self._close()
+        if self.process is not None:  # a send that found the process ended has closed it already
+            self._close()
 
     @property
     def run_path(self) -> Path | None:
