@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from svd_batch.batch.records import QUALITY_COLUMNS, TIME_COLUMNS, JobRecord
+from svd_batch.child_process import module_command, module_environment
 from svd_batch.config import SAMPLE_PARAM_NAMES, TrackingConfig, TrackingMode
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ class Tracker:
             return
         replies_read, replies_write = os.pipe()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "svd_batch.results.tracking", str(replies_write)],
+            module_command("svd_batch.results.tracking", str(replies_write)),
+            env=module_environment(),
             stdin=subprocess.PIPE,
             pass_fds=(replies_write,),
             start_new_session=True,  # a Ctrl-C stops the run, which closes the pipe: the W&B run then finishes
