@@ -2,8 +2,9 @@
 still this worker's, export its files (written under temporary names, then renamed) and journal its record. A
 worker that lost its claim (its heartbeat went stale, or another worker took the job over) drops the job.
 
-Exports run on a thread while the next job renders; the renderer is any callable (svd_batch.batch.worker renders
-on the GPU, the crash tests render noise)."""
+Exports run on a thread while the next job renders, and a job's frame measures on another beside its export (the
+encoder is a separate process and OpenCV releases the GIL, so the two overlap: the first video is done sooner); the
+renderer is any callable (svd_batch.batch.worker renders on the GPU, the crash tests render noise)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,9 @@ class JobLoop:
     def run(self, jobs: list[Job], render: Render, progress: bool = True) -> list[JobRecord]:
         records: list[JobRecord] = []
         finishing: deque[Future] = deque()
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="export") as exporter, logging_redirect_tqdm():
+        exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
+        self._measurer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="measure")
+        with exporter, self._measurer, logging_redirect_tqdm():
             bar = tqdm(total=len(jobs), desc="videos", unit="video", dynamic_ncols=True, disable=not progress)
 
             def collect() -> None:
@@ -93,8 +96,10 @@ class JobLoop:
         if not self._still_mine(claim, "exporting"):
             return None
         if frames is not None:
-            self._export(record, frames)  # first: the video is on disk before its measures are taken
-            self._measure(record, frames)
+            measuring = self._measurer.submit(self._measure, record, frames) if self.measure else None
+            self._export(record, frames)  # the two write different fields of the record
+            if measuring:
+                measuring.result()
             # the job's own work; its export overlaps the next job, so wall time per video is lower
             record.times["time_total_s"] = sum(t for name, t in record.times.items() if name != "time_total_s")
         if not self._still_mine(claim, "recording"):
