@@ -179,8 +179,10 @@ def test_a_graph_that_cannot_be_compiled_ahead_of_time_is_compiled_in_process(se
         jitted.append((function, options["fullgraph"], options["dynamic"]))
         return function
 
+    checked = []
     monkeypatch.setattr(compiled, "compile_function", unserializable)
     monkeypatch.setattr(compiled.torch, "compile", fake_torch_compile)
+    monkeypatch.setattr(compiled, "check_fused_kernels", checked.append)
     unet = tiny_unet()
     expected = denoise(unet)
     compiler = Compiler(settings)
@@ -189,6 +191,25 @@ def test_a_graph_that_cannot_be_compiled_ahead_of_time_is_compiled_in_process(se
     assert "compiling unet ahead of time failed (cannot serialize this graph)" in caplog.text
     assert "compiling unet in this process instead" in caplog.text
     assert jitted == [(compiled.unet_call, True, False)]  # one whole graph, static shapes
+    assert checked == [unet]  # the fused kernels were checked before compiling (a traced graph cannot check)
+
+
+def test_compiling_ahead_of_time_checks_the_fused_kernels_first(settings, monkeypatch):
+    order = []
+
+    class Compiling(Exception):  # torch.compile's own work is not this test's
+        pass
+
+    def torch_compile(*_, **__):
+        order.append("compiled")
+        raise Compiling
+
+    monkeypatch.setattr(compiled, "aot_compile_available", lambda: True)
+    monkeypatch.setattr(compiled, "check_fused_kernels", lambda module: order.append("checked"))
+    monkeypatch.setattr(compiled.torch, "compile", torch_compile)
+    with pytest.raises(Compiling):
+        compiled.compile_function("unet", tiny_unet(), inputs(), settings)
+    assert order == ["checked", "compiled"]
 
 
 # --- background builds ----------------------------------------------------------------------------------------------

@@ -82,6 +82,29 @@ def test_fused_geglu_replaces_each_feed_forward_projection(unet, monkeypatch):
     assert len(calls) == feed_forwards > 0
 
 
+def test_a_fused_kernel_that_does_not_run_here_leaves_diffusers_geglu(unet, monkeypatch):
+    checked = []
+    monkeypatch.setattr(unet_fast, "geglu_runs_here", lambda device, dtype: checked.append(device) or False)
+    monkeypatch.setattr(unet_fast, "geglu", lambda x, w, b: pytest.fail("the fused op ran although its check failed"))
+    expected = denoise(unet)
+    unet_fast.install(unet, FastPaths(fused_geglu=True))
+    assert checked == [torch.device("cpu")]  # checked at install, once
+    assert not any("forward" in vars(m) for m in unet.modules() if type(m).__name__ == "GEGLU")
+    assert torch.allclose(denoise(unet), expected, atol=1e-6)
+
+
+def test_the_fused_kernel_is_checked_at_its_first_eager_call_where_compiled_graphs_will_run_it(unet, monkeypatch):
+    checked = []
+    monkeypatch.setattr(unet_fast, "geglu_runs_here", lambda device, dtype: checked.append(device) or False)
+    expected = denoise(unet)
+    unet_fast.install(unet, FastPaths(fused_geglu=True), check_kernels=False)
+    assert checked == []  # a process that only loads compiled graphs never launches the kernel through Triton's JIT
+    assert torch.allclose(denoise(unet), expected, atol=1e-6)  # an eager call checks, and falls back to diffusers
+    assert len(checked) == sum(type(m).__name__ == "GEGLU" for m in unet.modules()) > 0
+    unet_fast.check_fused_kernels(unet)  # what compiling runs first: a graph being traced cannot check
+    assert not any("forward" in vars(m) for m in unet.modules() if type(m).__name__ == "GEGLU")
+
+
 def test_fused_qkv_projects_each_self_attention_input_once(unet, monkeypatch):
     self_attention = [m for name, m in unet.named_modules() if name.endswith("attn1")]
     separate = []

@@ -34,12 +34,13 @@ from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionM
 from diffusers.models.autoencoders.autoencoder_kl_temporal_decoder import TemporalDecoder
 from diffusers.models.unets.unet_spatio_temporal_condition import UNetSpatioTemporalConditionOutput
 
+from svd_batch.child_process import module_command, module_environment
 from svd_batch.config import AttentionBackend, SvdBatchError
 from svd_batch.engine import step_cache
 from svd_batch.engine.artifacts import ArtifactStore, artifact_key, environment_fields
 from svd_batch.engine.hardware import FastPaths
 from svd_batch.engine.models import default_dtype
-from svd_batch.engine.unet_fast import install, install_decoder
+from svd_batch.engine.unet_fast import check_fused_kernels, install, install_decoder
 
 log = logging.getLogger(__name__)
 
@@ -175,12 +176,12 @@ class Build:
         self.store.root.mkdir(parents=True, exist_ok=True)
         spec_path = self.store.root / f"{self.key}.spec.json"
         spec_path.write_text(json.dumps(self.spec, indent=1))
-        env = dict(os.environ)
+        env = module_environment()
         # parallel builds share the CPU cores between their kernel-compiling workers
         env.setdefault("TORCHINDUCTOR_COMPILE_THREADS", str(max(1, (os.cpu_count() or 2) // parallel)))
         with self.store.log_path(self.key).open("w") as log_file:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "svd_batch.engine.compiled", str(spec_path)],
+                module_command("svd_batch.engine.compiled", str(spec_path)),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -285,13 +286,15 @@ class Compiler:
                 compiled, meta = compile_function(call.function, call.module, args, self.settings)
             except Exception as exc:
                 log.warning("compiling %s ahead of time failed (%s)", call.function, exc)
-                return self.jit(call.function)
+                return self.jit(call.function, call.module)
             self.store.write(key, serialize(compiled), {**meta, "function": call.function, **fields})
         self.loaded_keys.append(key)
         return compiled
 
-    def jit(self, function: str) -> Callable:
-        """Plain torch.compile of `function`, for graphs without an artifact: compiled again in every process."""
+    def jit(self, function: str, module: torch.nn.Module) -> Callable:
+        """Plain torch.compile of `function` (called with `module`), for graphs without an artifact: compiled again
+        in every process."""
+        check_fused_kernels(module)
         if function not in self._jit:
             log.warning("compiling %s in this process instead (later runs will try the artifact again)", function)
             options = dict(self.settings.inductor) if self.settings.backend == "inductor" else None
@@ -317,7 +320,7 @@ class Compiler:
                     self.store.log_path(key),
                     _tail(self.store.log_path(key)),
                 )
-                compiled = self.jit(callers[0][0].function)
+                compiled = self.jit(callers[0][0].function, callers[0][0].module)
             else:
                 log.info("compiled %s is ready (built in %.0f s)", callers[0][0].function, time.time() - build.started)
             for call, signature in callers:
@@ -443,6 +446,7 @@ def compile_function(function: str, module: torch.nn.Module, args: tuple, settin
     # keep only the input tensors' guards: parameters are read from the module passed at call time, and the caller
     # dispatches by signature; the other guards (module identity, globals) cannot be serialized
     options = {**(options or {}), "guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe}
+    check_fused_kernels(module)
     started = time.perf_counter()
     compiled_fn = torch.compile(
         FUNCTIONS[function][1], fullgraph=True, dynamic=False, backend=settings.backend, options=options

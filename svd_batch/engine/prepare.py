@@ -59,14 +59,15 @@ def prepare_pipeline(
         pipe.enable_sequential_cpu_offload(device=hw.device)
     if hw.forward_chunking:
         pipe.unet.enable_forward_chunking()
+    whole_unet = hw.compile_unet is CompileScope.full
     if hw.fast_paths != FastPaths():
-        unet_fast.install(pipe.unet, hw.fast_paths)
+        # with artifacts, the kernels are checked by the process that builds them (or at a first eager call)
+        unet_fast.install(pipe.unet, hw.fast_paths, check_kernels=not (whole_unet and compiler))
     unet_fast.install_decoder(pipe.vae.decoder, hw.fast_paths)
     if hw.compiles:
         point_inductor_at_cache(hw)
         skip_first_call_alias_check()
     options = {"mode": hw.compile_mode, "dynamic": False}  # static shapes: a new image or seed never recompiles
-    whole_unet = hw.compile_unet is CompileScope.full
     if hw.step_cache_interval > 1:
         full = shallow = None
         if whole_unet and compiler:

@@ -21,6 +21,7 @@ Frames stay within float16 rounding of diffusers' own computation (tests/test_un
 
 from __future__ import annotations
 
+import functools
 import logging
 import types
 
@@ -141,10 +142,11 @@ def backend_works(backend: AttentionBackend, device: torch.device, dtype: torch.
     return torch.allclose(out.float(), F.scaled_dot_product_attention(q.float(), q.float(), q.float()), atol=1e-2)
 
 
-def geglu_works(device: torch.device, dtype: torch.dtype) -> bool:
-    """The fused GEGLU kernel against the plain computation on a small input, on this device: a Triton or driver
-    problem turns the lever off with a warning instead of failing every video. Elsewhere the op computes the plain
-    GEGLU itself."""
+@functools.cache
+def geglu_runs_here(device: torch.device, dtype: torch.dtype) -> bool:
+    """The fused GEGLU kernel against the plain computation on a small input, on this device (once a process): a
+    Triton or driver problem turns the lever off with a warning instead of failing every video. Elsewhere the op
+    computes the plain GEGLU itself."""
     if device.type != "cuda":
         return True
     x = torch.randn(64, 64, device=device, dtype=dtype)
@@ -162,11 +164,27 @@ def geglu_works(device: torch.device, dtype: torch.dtype) -> bool:
 
 
 def _fused_geglu_forward(self: GEGLU, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
-    return geglu(hidden_states, self.proj.weight, self.proj.bias)
+    # checked at the first eager call; a graph being compiled cannot run the check, so whatever compiles it checks
+    # first (check_fused_kernels)
+    if torch.compiler.is_compiling() or geglu_runs_here(hidden_states.device, hidden_states.dtype):
+        return geglu(hidden_states, self.proj.weight, self.proj.bias)
+    return GEGLU.forward(self, hidden_states, *args, **kwargs)
 
 
-def install(unet: torch.nn.Module, paths: FastPaths) -> None:
-    """Installs the chosen fast paths on `unet` in place (`uninstall` restores diffusers' computation)."""
+def check_fused_kernels(module: torch.nn.Module) -> None:
+    """Runs the fused GEGLU's check now, before `module` is compiled, and puts diffusers' GEGLU back where the
+    kernel does not run."""
+    fused = [m for m in module.modules() if isinstance(m, GEGLU) and "forward" in m.__dict__]
+    if fused and not geglu_runs_here(fused[0].proj.weight.device, fused[0].proj.weight.dtype):
+        for layer in fused:
+            layer.__dict__.pop("forward")
+
+
+def install(unet: torch.nn.Module, paths: FastPaths, check_kernels: bool = True) -> None:
+    """Installs the chosen fast paths on `unet` in place (`uninstall` restores diffusers' computation).
+    `check_kernels=False` leaves the fused kernel's check to its first eager call: a process that only runs compiled
+    graphs loaded from artifacts (whose builder checked it) then never launches the kernel through Triton's
+    just-in-time path (about 0.5 s of a warm start on an H200)."""
     param = next(unet.parameters())
     backends = {}
     for kind in ("temporal", "spatial"):
@@ -189,10 +207,12 @@ def install(unet: torch.nn.Module, paths: FastPaths) -> None:
             processors[name] = processor
         unet.set_attn_processor(processors)
 
-    if paths.fused_geglu and geglu_works(param.device, param.dtype):
+    if paths.fused_geglu:
         for module in unet.modules():
             if isinstance(module, GEGLU):
                 module.forward = types.MethodType(_fused_geglu_forward, module)
+        if check_kernels:
+            check_fused_kernels(unet)
 
     if paths.temporal_blocks_2d:
         temporal_blocks.install(unet, per_channel=paths.temporal_norms_per_channel, convs_in_3d=paths.temporal_convs_3d)
