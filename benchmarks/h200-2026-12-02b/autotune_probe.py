@@ -19,10 +19,15 @@ original = triton_heuristics.CachingAutotuner.autotune_to_one_config
 
 def autotune_to_one_config(self, *args, **kwargs):
     filename = getattr(self, "filename", None)
-    expected = None
+    expected, nearby = None, []
     if filename:
         key = AutotuneCache._prepare_key(filename)
-        expected = AutotuneCache._make_local_cache_key(os.path.dirname(filename), key)
+        if hasattr(AutotuneCache, "_make_local_cache_key"):  # torch 2.12 on: the key includes torch_key()
+            expected = AutotuneCache._make_local_cache_key(os.path.dirname(filename), key)
+        else:  # torch 2.11 (call 1 of ../h200-2026-12-02c failed here): the key alone, in the kernel's folder
+            expected = os.path.join(os.path.dirname(filename), f"{key}.best_config")
+        folder = os.path.dirname(filename)
+        nearby = sorted(f for f in os.listdir(folder) if f.endswith(".best_config")) if os.path.isdir(folder) else []
     note = {
         "kernel": getattr(self.fn, "__name__", "?"),
         "filename": filename,
@@ -32,6 +37,7 @@ def autotune_to_one_config(self, *args, **kwargs):
         "save_hook": self.save_cache_hook is not None,
         "best_config_file": expected,
         "best_config_exists": bool(expected and os.path.exists(expected)),
+        "best_configs_in_folder": nearby,
         "thread": threading.current_thread().name,
     }
     print("AUTOTUNE " + json.dumps(note), file=sys.stderr, flush=True)
