@@ -212,6 +212,24 @@ def test_compiling_ahead_of_time_checks_the_fused_kernels_first(settings, monkey
     assert order == ["checked", "compiled"]
 
 
+def test_a_run_on_compiled_graphs_leaves_the_fused_kernels_check_to_an_eager_call(compose_cfg, settings, monkeypatch):
+    from svd_batch.config import load_config
+    from svd_batch.engine import unet_fast
+    from svd_batch.engine.accelerator import GpuInfo
+    from svd_batch.engine.hardware import resolve_hardware
+    from svd_batch.engine.prepare import prepare_pipeline
+
+    checked = []
+    monkeypatch.setattr(unet_fast, "geglu_runs_here", lambda device, dtype: checked.append(device) or True)
+    h100 = resolve_hardware(load_config(compose_cfg("hardware=h100")).hardware, GpuInfo("NVIDIA H100", 80.0))
+    hw = dataclasses.replace(h100, device="cpu", dtype="float32")
+    assert hw.fast_paths.fused_geglu
+    prepare_pipeline(build_tiny_pipeline(), hw, Compiler(settings))
+    assert checked == []  # the artifacts' builder checked it; this process may never run the module eagerly
+    prepare_pipeline(build_tiny_pipeline(), hw, compiler=None)  # compiled here, in-process: checked at install
+    assert checked == [torch.device("cpu")]
+
+
 # --- background builds ----------------------------------------------------------------------------------------------
 
 

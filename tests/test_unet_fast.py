@@ -96,6 +96,7 @@ def test_a_fused_kernel_that_does_not_run_here_leaves_diffusers_geglu(unet, monk
 def test_the_fused_kernel_is_checked_at_its_first_eager_call_where_compiled_graphs_will_run_it(unet, monkeypatch):
     checked = []
     monkeypatch.setattr(unet_fast, "geglu_runs_here", lambda device, dtype: checked.append(device) or False)
+    monkeypatch.setattr(unet_fast, "geglu", lambda x, w, b: pytest.fail("the fused op ran although its check failed"))
     expected = denoise(unet)
     unet_fast.install(unet, FastPaths(fused_geglu=True), check_kernels=False)
     assert checked == []  # a process that only loads compiled graphs never launches the kernel through Triton's JIT

@@ -11,7 +11,7 @@ printf "image,id\n$S/sunset.png,sunset\n" > $B/one.csv
 python3 -c "import filelock, torch, triton; print('filelock', filelock.__version__, 'torch', torch.__version__, 'triton', triton.__version__)" >> $OUT/env.txt
 if ! timeout 120 python3 $H/geglu_preflight.py >> $OUT/env.txt 2>$B/preflight.log; then
   echo "preflight FAILED: custom-op GEGLU put back" >> $OUT/env.txt; tail -30 $B/preflight.log >> $OUT/env.txt
-  cp $H/kernels_custom_op.py svd_batch/engine/kernels.py
+  cp $H/kernels_custom_op.py svd_batch/engine/kernels.py  # e01d3a5's kernels.py; removed after the call, unused
 fi
 RUN="run.py model=svd_xt model.init=random manifest=$B/one.csv sweep=none cache_dir=/tmp/c"
 source $H/timed.sh  # the same helper inline when it ran
