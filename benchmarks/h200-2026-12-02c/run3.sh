@@ -7,7 +7,7 @@
 # autotune_probe.py (which kernels a warm process still tunes at run time).
 cd "$(dirname "$0")/../.." && source benchmarks/h200-2026-12-01c/common.sh
 export PATH=/tmp/site/bin:$PATH; B=/tmp/b; mkdir -p $B; S=$PWD/svd_batch/samples; H=benchmarks/h200-2026-12-02c
-timeout 150 python3 $H/geglu_ab.py $OUT/geglu-ab.json > $B/ab.log 2>&1; echo "geglu_ab rc=$?" >> $OUT/env.txt
+timeout 200 python3 $H/geglu_ab.py $OUT/geglu-ab.json > $B/ab.log 2>&1; echo "geglu_ab rc=$?" >> $OUT/env.txt
 printf "image,id\n$S/sunset.png,sunset\n" > $B/one.csv
 RUN="run.py model=svd_xt model.init=random manifest=$B/one.csv sweep=none cache_dir=/tmp/c"
 source $H/timed.sh

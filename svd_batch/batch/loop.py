@@ -14,7 +14,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import numpy as np
 from tqdm import tqdm
@@ -60,8 +60,8 @@ class JobLoop:
         records: list[JobRecord] = []
         finishing: deque[Future] = deque()
         exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
-        self._measurer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="measure")
-        with exporter, self._measurer, logging_redirect_tqdm():
+        measurer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="measure")  # beside the export
+        with exporter, measurer, logging_redirect_tqdm():
             bar = tqdm(total=len(jobs), desc="videos", unit="video", dynamic_ncols=True, disable=not progress)
 
             def collect() -> None:
@@ -82,7 +82,7 @@ class JobLoop:
                 record, frames = render(job)
                 self._note_render(job)
                 record.worker = self.worker
-                finishing.append(exporter.submit(self.finish, record, frames, claim))
+                finishing.append(exporter.submit(self.finish, record, frames, claim, measurer))
                 while finishing and (finishing[0].done() or len(finishing) > 2):  # at most one export queued
                     collect()
             while finishing:
@@ -90,16 +90,21 @@ class JobLoop:
             bar.close()
         return records
 
-    def finish(self, record: JobRecord, frames: np.ndarray | None, claim: Claim | None) -> JobRecord | None:
+    def finish(
+        self, record: JobRecord, frames: np.ndarray | None, claim: Claim | None, measurer: Executor | None = None
+    ) -> JobRecord | None:
         """Exports the frames and journals the record (on the export thread), or drops the job if the claim was
-        lost: the worker that took it over renders it."""
+        lost: the worker that took it over renders it. `measurer`: where the frame measures run while the video is
+        encoded (None: after it, on this thread)."""
         if not self._still_mine(claim, "exporting"):
             return None
         if frames is not None:
-            measuring = self._measurer.submit(self._measure, record, frames) if self.measure else None
+            measuring = measurer.submit(self._measure, record, frames) if measurer else None
             self._export(record, frames)  # the two write different fields of the record
             if measuring:
                 measuring.result()
+            else:
+                self._measure(record, frames)
             # the job's own work; its export overlaps the next job, so wall time per video is lower
             record.times["time_total_s"] = sum(t for name, t in record.times.items() if name != "time_total_s")
         if not self._still_mine(claim, "recording"):
