@@ -61,6 +61,7 @@ class JobLoop:
         finishing: deque[Future] = deque()
         exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="export")
         measurer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="measure")  # beside the export
+        measures_on = measurer if self.measure else None  # no thread hop for a loop without measures
         with exporter, measurer, logging_redirect_tqdm():
             bar = tqdm(total=len(jobs), desc="videos", unit="video", dynamic_ncols=True, disable=not progress)
 
@@ -82,7 +83,7 @@ class JobLoop:
                 record, frames = render(job)
                 self._note_render(job)
                 record.worker = self.worker
-                finishing.append(exporter.submit(self.finish, record, frames, claim, measurer))
+                finishing.append(exporter.submit(self.finish, record, frames, claim, measures_on))
                 while finishing and (finishing[0].done() or len(finishing) > 2):  # at most one export queued
                     collect()
             while finishing:
