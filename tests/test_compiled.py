@@ -212,6 +212,36 @@ def test_compiling_ahead_of_time_checks_the_fused_kernels_first(settings, monkey
     assert order == ["checked", "compiled"]
 
 
+def test_inductor_launches_the_fused_kernels_statically_so_the_artifact_holds_them(settings, monkeypatch):
+    """inductor leaves user-defined Triton kernels (the fused GEGLU) out of the artifact unless its static launcher
+    runs them: the first process to load a new artifact then compiled them again (~4 s on an H200)."""
+    settings = dataclasses.replace(settings, backend="inductor", inductor={"coordinate_descent_tuning": True})
+    seen = []
+
+    class Compiling(Exception):  # torch.compile's own work is not this test's
+        pass
+
+    def torch_compile(function, **options):
+        seen.append(options["options"])
+        raise Compiling
+
+    monkeypatch.setattr(compiled, "aot_compile_available", lambda: True)
+    monkeypatch.setattr(compiled, "check_fused_kernels", lambda module: None)
+    monkeypatch.setattr(compiled.torch, "compile", torch_compile)
+    with pytest.raises(Compiling):
+        compiled.compile_function("unet", tiny_unet(), inputs(), settings)
+    with pytest.raises(Compiling):
+        Compiler(settings).jit("unet", tiny_unet())  # also when compiled in this process
+    for options in seen:  # the profile's options kept
+        assert options["static_launch_user_defined_triton_kernels"] is True and options["coordinate_descent_tuning"]
+
+    def key(settings):
+        return artifact_key("unet", compiled.key_fields(settings, "unet", {}, compiled.signature_of(inputs())))
+
+    without = {**settings.inductor, "static_launch_user_defined_triton_kernels": False}
+    assert key(settings) != key(dataclasses.replace(settings, inductor=without))  # a build without it is not loaded
+
+
 def test_a_run_on_compiled_graphs_leaves_the_fused_kernels_check_to_an_eager_call(compose_cfg, settings, monkeypatch):
     from svd_batch.config import load_config
     from svd_batch.engine import unet_fast

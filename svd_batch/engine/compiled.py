@@ -92,6 +92,19 @@ class CompileSettings:
     background: bool = True
 
 
+def inductor_options(settings: CompileSettings) -> dict[str, Any]:
+    """The profile's inductor options, plus: user-defined Triton kernels (the fused GEGLU) launched by inductor's
+    static launcher, like its own kernels (torch >= 2.8). They are then saved in the artifact ready to launch;
+    otherwise inductor leaves them out, and the first process to load a new artifact compiles them again (four
+    widths, ~1 s each: the first warm start after a build, H200 `h200-2026-12-02d`)."""
+    from torch._inductor import config
+
+    options = {}
+    if hasattr(config, "static_launch_user_defined_triton_kernels"):
+        options["static_launch_user_defined_triton_kernels"] = True
+    return {**options, **settings.inductor}
+
+
 def signature_of(args: tuple) -> tuple:
     """What a compiled graph is specialized to: shape, dtype and device of each tensor, and other values."""
     return tuple(
@@ -108,7 +121,7 @@ def key_fields(settings: CompileSettings, function: str, module_config: dict, si
         "dtype": settings.dtype,
         "fast_paths": settings.fast_paths.tag() if FUNCTIONS[function][0] == "unet" else settings.fast_paths.vae_tag(),
         "backend": settings.backend,
-        "inductor": json.dumps(settings.inductor, sort_keys=True),
+        "inductor": json.dumps(inductor_options(settings), sort_keys=True),
         "module_config": json.dumps(module_config, sort_keys=True, default=str),
         "signature": json.dumps(signature),
         **environment_fields(settings.device_name),
@@ -297,7 +310,7 @@ class Compiler:
         check_fused_kernels(module)
         if function not in self._jit:
             log.warning("compiling %s in this process instead (later runs will try the artifact again)", function)
-            options = dict(self.settings.inductor) if self.settings.backend == "inductor" else None
+            options = inductor_options(self.settings) if self.settings.backend == "inductor" else None
             self._jit[function] = torch.compile(
                 FUNCTIONS[function][1], fullgraph=True, dynamic=False, backend=self.settings.backend, options=options
             )
@@ -440,12 +453,10 @@ def compile_function(function: str, module: torch.nn.Module, args: tuple, settin
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(settings.inductor_cache))
     if not aot_compile_available():
         raise CompileError(f"torch {torch.__version__} cannot compile ahead of time")
-    options = None
-    if settings.backend == "inductor":
-        options = {**settings.inductor}
     # keep only the input tensors' guards: parameters are read from the module passed at call time, and the caller
     # dispatches by signature; the other guards (module identity, globals) cannot be serialized
-    options = {**(options or {}), "guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe}
+    options = inductor_options(settings) if settings.backend == "inductor" else {}
+    options = {**options, "guard_filter_fn": torch.compiler.keep_tensor_guards_unsafe}
     check_fused_kernels(module)
     started = time.perf_counter()
     compiled_fn = torch.compile(
