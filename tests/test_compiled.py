@@ -212,9 +212,10 @@ def test_compiling_ahead_of_time_checks_the_fused_kernels_first(settings, monkey
     assert order == ["checked", "compiled"]
 
 
-def test_inductor_launches_the_fused_kernels_statically_so_the_artifact_holds_them(settings, monkeypatch):
+def test_graphs_are_compiled_with_the_options_that_make_loading_them_cheap(settings, monkeypatch):
     """inductor leaves user-defined Triton kernels (the fused GEGLU) out of the artifact unless its static launcher
-    runs them: the first process to load a new artifact then compiled them again (~4 s on an H200)."""
+    runs them (each process that loads it compiled them again), and by default compiles a second configuration of
+    some reduction kernels at every load and times both at the first call."""
     settings = dataclasses.replace(settings, backend="inductor", inductor={"coordinate_descent_tuning": True})
     seen = []
 
@@ -234,6 +235,9 @@ def test_inductor_launches_the_fused_kernels_statically_so_the_artifact_holds_th
         Compiler(settings).jit("unet", tiny_unet())  # also when compiled in this process
     for options in seen:  # the profile's options kept
         assert options["static_launch_user_defined_triton_kernels"] is True and options["coordinate_descent_tuning"]
+        assert options["dynamic_scale_rblock"] is False
+    profile_says = dataclasses.replace(settings, inductor={"dynamic_scale_rblock": True})
+    assert compiled.inductor_options(profile_says)["dynamic_scale_rblock"] is True  # a profile can turn one back on
 
     def key(settings):
         return artifact_key("unet", compiled.key_fields(settings, "unet", {}, compiled.signature_of(inputs())))

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Device call for the next session (issue 11), NOT RUN yet (~8 min): (1) geglu_ab.py: the fused GEGLU compiled as a
-# custom op against the triton_op of 9836be0 and inductor's own GEGLU, at SVD-XT's three widths (is the warm sweep's
+# Ran as call 1 of ../h200-2026-12-02d on 4c0e6fc (issue 11; results in that folder), 6.5 min: (1) geglu_ab.py: the
+# fused GEGLU compiled as a custom op against the triton_op of 9836be0 and inductor's own GEGLU, at SVD-XT's three widths (is the warm sweep's
 # +0.11 s of median denoise the op or the machine?); (2) the warm start on this session's final code (the kernel's
 # check at its first eager call, measures beside the export): a prime run, the first warm run after it under py-spy
 # (its UNet artifact took 4.9-6.0 s to load against 1.5-2.0 s in later runs), three timed warm runs, and one under

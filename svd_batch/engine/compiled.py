@@ -92,16 +92,26 @@ class CompileSettings:
     background: bool = True
 
 
+# inductor options of svd-batch's own that make loading an artifact cheaper; the profile's `inductor` options win
+LOAD_FRIENDLY_INDUCTOR_OPTIONS = {
+    # User-defined Triton kernels (the fused GEGLU) launched by inductor's static launcher, like its own kernels
+    # (torch >= 2.8): the artifact then holds them ready to launch. Otherwise each process that loads the artifact
+    # compiles them again at its three widths (~1.4 s each in the first process after a build, ~0.4 s each later;
+    # H200 `h200-2026-12-02d` calls 3-5).
+    "static_launch_user_defined_triton_kernels": True,
+    # No second configuration with half the reduction block for the layer norms' reduction kernels: inductor
+    # compiles it in every process that loads the artifact and times both at the first call (0.6 s of loading and
+    # ~0.5 s of the first step in the warm start's profiles); the norms take ~0.1 ms a call.
+    "dynamic_scale_rblock": False,
+}
+
+
 def inductor_options(settings: CompileSettings) -> dict[str, Any]:
-    """The profile's inductor options, plus: user-defined Triton kernels (the fused GEGLU) launched by inductor's
-    static launcher, like its own kernels (torch >= 2.8). They are then saved in the artifact ready to launch;
-    otherwise inductor leaves them out, and the first process to load a new artifact compiles them again (four
-    widths, ~1 s each: the first warm start after a build, H200 `h200-2026-12-02d`)."""
+    """The inductor options a graph is compiled with: LOAD_FRIENDLY_INDUCTOR_OPTIONS that this torch has, then the
+    profile's own."""
     from torch._inductor import config
 
-    options = {}
-    if hasattr(config, "static_launch_user_defined_triton_kernels"):
-        options["static_launch_user_defined_triton_kernels"] = True
+    options = {name: value for name, value in LOAD_FRIENDLY_INDUCTOR_OPTIONS.items() if hasattr(config, name)}
     return {**options, **settings.inductor}
 
 
