@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,67 @@ def test_loading_skips_torchs_copy_of_the_graph_for_serializing_it_again(built, 
     sample, t, context, time_ids = inputs()
     with torch.no_grad():
         assert torch.allclose(loaded(unet, sample, t, context, time_ids), expected, atol=1e-6)
+
+
+def test_prefetched_artifacts_load_on_the_loader_thread_and_the_first_call_waits_for_them(built, monkeypatch):
+    settings, meta, expected = built
+    threads, release = [], threading.Event()
+    real = torch.compiler.load_compiled_function
+
+    def load(data):
+        threads.append(threading.current_thread().name)
+        assert release.wait(10)  # still loading when the first call comes
+        return real(data)
+
+    monkeypatch.setattr(torch.compiler, "load_compiled_function", load)
+    monkeypatch.setattr(compiled, "compile_function", no_compiling)
+    unet = tiny_unet()
+    compiler = Compiler(settings)
+    compiler.install_unet(unet)
+    assert compiler.prefetch({"unet": {(2, 8, 8, 16, 24)}}) == []  # no artifact of that shape
+    # the plan's shapes; no decoder call is installed, so no decoder artifact is looked for
+    assert compiler.prefetch({"unet": {(2, 8, 8, 16, 16)}, "vae_decoder": {(8, 4, 16, 16)}}) == [meta["key"]]
+    assert threads == [] or threads == ["artifact-load_0"]
+    threading.Timer(0.3, release.set).start()
+    assert torch.allclose(denoise(unet), expected, atol=1e-6)  # the prefetched graph, awaited
+    assert threads == ["artifact-load_0"] and compiler.loaded_keys == [meta["key"]]  # loaded once
+    compiler.close()
+
+
+def test_a_run_prefetches_its_compiled_graphs_before_the_first_video(
+    built, make_config, two_images, monkeypatch, caplog
+):
+    """run.py's wiring: the plan's shapes go to the compiler before the first job, and the UNet's artifact loads on
+    the loader thread."""
+    from svd_batch.batch.runner import run
+
+    settings, meta, _ = built
+    events = []
+    real_prefetch, real_call = Compiler.prefetch, compiled.CompiledCall.__call__
+
+    def prefetch(self, shapes):
+        events.append(("prefetch", shapes))
+        return real_prefetch(self, shapes)
+
+    def call(self, *args):
+        events.append(("call", self.function))
+        return real_call(self, *args)
+
+    monkeypatch.setattr(Compiler, "prefetch", prefetch)
+    monkeypatch.setattr(compiled.CompiledCall, "__call__", call)
+    monkeypatch.setattr(compiled, "compile_function", no_compiling)
+    caplog.set_level("INFO", logger="svd_batch.engine.compiled")
+    config = make_config(
+        f"manifest={two_images}", "sweep=none", "hardware=cpu", "hardware.compile_unet=full",
+        "hardware.compile_artifacts=true", "hardware.compile_backend=aot_eager",
+        "hardware.cross_attention_shortcut=true", f"hardware.compile_cache_dir={settings.store.parent}",
+    )  # fmt: skip
+    result = run(config)
+    assert [r.status for r in result.records] == ["ok", "ok"]
+    assert events[0] == ("prefetch", {"unet": {(2, 8, 8, 16, 16)}, "vae_decoder": {(8, 4, 16, 16)}})
+    assert events[1] == ("call", "unet")
+    [loaded] = [r for r in caplog.records if r.getMessage().startswith(f"loaded compiled {meta['key']}")]
+    assert loaded.threadName == "artifact-load_0"
 
 
 def test_a_changed_key_is_not_served_by_an_existing_artifact(built):

@@ -7,7 +7,14 @@ import dataclasses
 import pytest
 
 from svd_batch.batch.manifest import ManifestError, ManifestRow
-from svd_batch.batch.plan import describe_plan, estimate_seconds_per_job, expand_grid, job_id_for, plan_jobs
+from svd_batch.batch.plan import (
+    compiled_graph_shapes,
+    describe_plan,
+    estimate_seconds_per_job,
+    expand_grid,
+    job_id_for,
+    plan_jobs,
+)
 from svd_batch.config import SampleParams
 from tests.conftest import write_image
 
@@ -80,3 +87,14 @@ def test_plan_description_and_estimate(rows):
     text = describe_plan(jobs, {"fps": [6, 12]}, per_job)
     assert "4 job(s): 2 image(s) x 2 grid point(s)" in text and "grid fps = [6, 12]" in text
     assert "estimated time" in text and all(j.job_id in text for j in jobs)
+
+
+def test_compiled_graph_shapes_are_the_unets_and_each_decode_chunks():
+    svd_xt = SampleParams(num_frames=25, height=576, width=1024, decode_chunk_size=8, max_guidance_scale=3.0)
+    shapes = compiled_graph_shapes([svd_xt, dataclasses.replace(svd_xt, seed=7)])  # one shape for both
+    assert shapes == {"unet": {(2, 25, 8, 72, 128)}, "vae_decoder": {(8, 4, 72, 128), (1, 4, 72, 128)}}
+    no_guidance = dataclasses.replace(svd_xt, num_frames=14, max_guidance_scale=1.0, decode_chunk_size=14)
+    assert compiled_graph_shapes([no_guidance]) == {"unet": {(1, 14, 8, 72, 128)}, "vae_decoder": {(14, 4, 72, 128)}}
+    big_chunk = dataclasses.replace(svd_xt, decode_chunk_size=32)  # one chunk of all the frames
+    assert compiled_graph_shapes([big_chunk])["vae_decoder"] == {(25, 4, 72, 128)}
+    assert compiled_graph_shapes([dataclasses.replace(svd_xt, decode_chunk_size=None)])["vae_decoder"] == set()

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Device call for the next session (issue 11), NOT RUN yet (~6 min): the warm start on this session's final code
-# (the fused GEGLU statically launchable, no second reduction configuration at load: `inductor_options`). A prime run
+# (the fused GEGLU statically launchable, no second reduction configuration at load: `inductor_options`; the plan's
+# artifacts loaded on a thread of their own from before the first job: `Compiler.prefetch`). A prime run
 # (hardware=h100, waits for its builds); the first warm process after it under py-spy and compile_probe.py (which
 # Triton kernels it still compiles, and why inductor did not launch them statically); three timed warm runs; one
 # under autotune_probe.py (what a warm process still autotunes at its first call).

@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +104,22 @@ def plan_jobs(
     if problems:
         raise ManifestError("some jobs have invalid parameters:\n  " + "\n  ".join(sorted(set(problems))))
     return list(jobs.values())
+
+
+def compiled_graph_shapes(params: Iterable[SampleParams]) -> dict[str, set[tuple[int, ...]]]:
+    """The main input shape of each graph the videos run through, as compiled artifacts are stored by: the UNet's
+    (CFG batch, frames, latent and image-latent channels, height/8, width/8) and the VAE decoder's per decode chunk
+    (frames, latent channels, height/8, width/8), the last chunk shorter where the frames do not divide."""
+    shapes: dict[str, set[tuple[int, ...]]] = {"unet": set(), "vae_decoder": set()}
+    for p in params:
+        height, width = p.height // 8, p.width // 8
+        shapes["unet"].add((2 if p.max_guidance_scale > 1 else 1, p.num_frames, 8, height, width))
+        if p.decode_chunk_size:
+            chunk = min(p.decode_chunk_size, p.num_frames)
+            shapes["vae_decoder"].add((chunk, 4, height, width))
+            if p.num_frames % chunk:
+                shapes["vae_decoder"].add((p.num_frames % chunk, 4, height, width))
+    return shapes
 
 
 def describe_plan(jobs: list[Job], grid_axes: dict[str, list[Any]], seconds_per_job: float | None) -> str:

@@ -26,6 +26,7 @@ from svd_batch.batch.fingerprints import FingerprintCache
 from svd_batch.batch.manifest import ManifestRow, bundled_manifest, read_manifest
 from svd_batch.batch.plan import (
     Job,
+    compiled_graph_shapes,
     describe_plan,
     estimate_seconds_per_job,
     fixed_conditioning_warning,
@@ -117,7 +118,7 @@ def plan_facts(config: Config, rows: list[ManifestRow], axes: dict, gpu: GpuInfo
             "fast_paths": fast_paths_of(hw).tag(),
             **environment_fields(gpu.name),
         }
-        shapes = {(2 if p.max_guidance_scale > 1 else 1, p.num_frames, 8, p.height // 8, p.width // 8) for p in params}
+        shapes = compiled_graph_shapes(params)["unet"]
         cached = all(store.find("unet", {**fields, "shape": list(shape)}) for shape in shapes)
     return PlanFacts(eager_s=per_video * len(params) if per_video else None, compiled_cached=cached, videos=len(params))
 
@@ -179,6 +180,8 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
                     hardware = offload_instead(exc, hardware, config, "placing the model")
                     pipe.to("cpu")
                     batch = BatchRunner(config, hardware, pipe, out, tracker, None, claims, done)
+                if batch.compiler:  # the first video finds its compiled graphs loaded, or loading
+                    batch.compiler.prefetch(compiled_graph_shapes(job.params for job in open_jobs))
                 environment = describe_environment(hardware, batch.generator.pipe.unet)
                 save_environment(out.root, environment)
                 tracker.add_config({"environment": environment})

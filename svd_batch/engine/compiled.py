@@ -24,6 +24,7 @@ import sys
 import time
 import types
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -224,12 +225,17 @@ class Compiler:
         self.queue = queue or BuildQueue()
         self.waiting: dict[str, tuple[Build, list[tuple[CompiledCall, tuple]]]] = {}  # key -> build, its callers
         self.loaded_keys: list[str] = []
+        self.calls: dict[str, CompiledCall] = {}  # installed, by function
         self._jit: dict[str, Callable] = {}
+        self._loader: ThreadPoolExecutor | None = None  # every artifact loads on this one thread, one at a time
+        self._loading: dict[str, Future] = {}  # prefetched artifacts by key, loaded or loading
 
     # --- installing ---------------------------------------------------------------------------------------------
 
     def call(self, function: str, module: torch.nn.Module, config_source: Any) -> CompiledCall:
-        return CompiledCall(self, function, module, _config_of(config_source))
+        call = CompiledCall(self, function, module, _config_of(config_source))
+        self.calls[function] = call
+        return call
 
     def install_unet(self, unet: torch.nn.Module) -> None:
         """`unet(...)` dispatches to the compiled graph for its input signature, or runs eagerly until it exists."""
@@ -283,7 +289,45 @@ class Compiler:
         fields = key_fields(self.settings, call.function, call.module_config, signature)
         return artifact_key(call.function, fields), fields
 
+    def prefetch(self, shapes: dict[str, set[tuple[int, ...]]]) -> list[str]:
+        """Starts loading the stored artifacts of the installed calls whose main input has one of `shapes` (the
+        plan's: svd_batch.batch.plan.compiled_graph_shapes), the UNet's first, on the loader thread: the first video
+        then finds them loaded, or waits only for the rest of a load under way, instead of loading each at its first
+        call (UNet 1.6-2.0 s, decoders 0.2-0.5 s each on the H200, while the main thread encodes the image or waits
+        for the GPU). Returns the keys."""
+        started = []
+        for function, call in self.calls.items():
+            fields = key_fields(self.settings, function, call.module_config, ())
+            del fields["signature"]  # found by shape: the rest of the signature is the call's to check, by key
+            for shape in sorted(shapes.get(function, ())):
+                for meta in self.store.find(function, {**fields, "shape": list(shape)}):
+                    if meta["key"] not in self._loading:
+                        self._loading[meta["key"]] = self._load_on_loader(meta["key"])
+                        started.append(meta["key"])
+        return started
+
     def load(self, key: str) -> Callable | None:
+        """The artifact's compiled function, or None where it is missing or does not load (then removed, to be
+        built again). A prefetched artifact is awaited, not loaded again."""
+        loading = self._loading.pop(key, None) or self._load_on_loader(key)
+        compiled = loading.result()
+        if compiled is not None:
+            self.loaded_keys.append(key)
+        return compiled
+
+    def _load_on_loader(self, key: str) -> Future:
+        if self._loader is None:
+            device = torch.device(self.settings.device)
+            self._loader = ThreadPoolExecutor(
+                1,
+                thread_name_prefix="artifact-load",
+                # the generated code loads its kernels for the thread's current device: the run's own
+                initializer=torch.cuda.set_device if device.type == "cuda" and device.index is not None else None,
+                initargs=(device,),
+            )
+        return self._loader.submit(self._load_now, key)
+
+    def _load_now(self, key: str) -> Callable | None:
         data = self.store.read(key)
         if data is None:
             return None
@@ -296,7 +340,6 @@ class Compiler:
             self.store.remove(key)
             return None
         log.info("loaded compiled %s in %.1f s", key, time.perf_counter() - started)
-        self.loaded_keys.append(key)
         return compiled
 
     def build_here(self, call: CompiledCall, key: str, fields: dict[str, Any], args: tuple) -> Callable:
@@ -375,6 +418,9 @@ class Compiler:
             self.wait()
         self.queue.cancel(build for build, _ in self.waiting.values())
         self.waiting.clear()
+        if self._loader is not None:  # a load under way finishes; one not started is dropped
+            self._loader.shutdown(wait=True, cancel_futures=True)
+            self._loader, self._loading = None, {}
 
 
 @contextlib.contextmanager
