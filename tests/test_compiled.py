@@ -9,6 +9,7 @@ import copy
 import dataclasses
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -153,6 +154,7 @@ def test_prefetched_artifacts_load_on_the_loader_thread_and_the_first_call_waits
 
     def load(data):
         threads.append(threading.current_thread().name)
+        assert torch._inductor.config.compile_threads == 1  # no pool of compile workers started for a load
         assert release.wait(10)  # still loading when the first call comes
         return real(data)
 
@@ -168,6 +170,7 @@ def test_prefetched_artifacts_load_on_the_loader_thread_and_the_first_call_waits
     threading.Timer(0.3, release.set).start()
     assert torch.allclose(denoise(unet), expected, atol=1e-6)  # the prefetched graph, awaited
     assert threads == ["artifact-load_0"] and compiler.loaded_keys == [meta["key"]]  # loaded once
+    assert torch._inductor.config.compile_threads != 1 or (os.cpu_count() or 1) == 1  # restored after the load
     compiler.close()
 
 

@@ -328,12 +328,17 @@ class Compiler:
         return self._loader.submit(self._load_now, key)
 
     def _load_now(self, key: str) -> Callable | None:
+        from torch._inductor import config
+
         data = self.store.read(key)
         if data is None:
             return None
         started = time.perf_counter()
         try:
-            with without_reserializable_copies():
+            # no pool of compile workers for a load: inductor starts one (a process importing torch) at the first
+            # kernel of a loaded graph even when every kernel comes ready to launch, and stops it at the exit (0.87 s
+            # of a warm run's end on the H200, `h200-2026-12-02c`)
+            with without_reserializable_copies(), config.patch(compile_threads=1):
                 compiled = torch.compiler.load_compiled_function(io.BytesIO(data))
         except Exception as exc:  # an artifact from another environment that the key did not capture
             log.warning("compiled artifact %s does not load (%s): removing it, it will be built again", key, exc)
