@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 
 import pandas as pd
 import pytest
 
 from svd_batch.batch.runner import run
+from svd_batch.config import ExportConfig, ReportConfig
+from svd_batch.results import report
 from svd_batch.results.export import read_frames
 from svd_batch.results.report import LABEL_HEIGHT
 from tests.conftest import REPO, write_image
@@ -41,7 +46,7 @@ def swept_run(tmp_path_factory, cache_dir):
 
 def test_a_comparison_grid_per_image_and_fixed_setting(swept_run):
     out = swept_run.output_dir
-    grids = sorted(p.name for p in (out / "grids").iterdir())
+    grids = sorted(p.name for p in (out / "grids").glob("*.mp4"))
     assert grids == ["cat__seed-1.mp4", "cat__seed-2.mp4"]  # rows x cols = motion x noise, one grid per seed
     frames = read_frames(out / "grids" / grids[0])
     assert frames.shape == (4, 2 * (128 + LABEL_HEIGHT), 2 * 128, 3)
@@ -73,8 +78,7 @@ def test_gallery_lists_every_job_with_its_video_or_error(swept_run):
 
 def test_report_regenerates_from_an_existing_folder_without_a_model(swept_run, tmp_path):
     out = tmp_path / "copy"
-    shutil.copytree(swept_run.output_dir, out)
-    shutil.rmtree(out / "grids")
+    shutil.copytree(swept_run.output_dir, out)  # its grids stay: other axes make other grids, and those go
     (out / "index.html").unlink()
     result = subprocess.run(
         [sys.executable, "-m", "svd_batch.report", f"output_dir={out}", "report.rows=seed",
@@ -82,9 +86,54 @@ def test_report_regenerates_from_an_existing_folder_without_a_model(swept_run, t
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    assert sorted(p.name for p in (out / "grids").iterdir()) == ["cat__noise_aug_strength-0.0.mp4",
-                                                                 "cat__noise_aug_strength-0.3.mp4"]  # fmt: skip
+    assert sorted(p.name for p in (out / "grids").glob("*.mp4")) == ["cat__noise_aug_strength-0.0.mp4",
+                                                                     "cat__noise_aug_strength-0.3.mp4"]  # fmt: skip
     assert (out / "index.html").is_file()
+
+
+def test_a_grid_is_made_again_only_when_its_videos_or_layout_change(swept_run, tmp_path, monkeypatch):
+    out = tmp_path / "copy"
+    shutil.copytree(swept_run.output_dir, out)
+    tiled = []
+    real_tile = report.tile_videos
+    monkeypatch.setattr(
+        report, "tile_videos", lambda root, group, *a: tiled.append(len(group)) or real_tile(root, group, *a)
+    )
+    config = ReportConfig()
+    report.make_report(out, config, ExportConfig())
+    assert tiled == []  # both grids were made of these videos already
+    video = out / pd.read_csv(out / "index.csv").query("status == 'ok' and seed == 2").output.iloc[0]
+    os.utime(video, (video.stat().st_mtime + 5, video.stat().st_mtime + 5))  # a job rendered again
+    report.make_report(out, config, ExportConfig())
+    assert tiled == [4]  # the seed-2 grid only
+    report.make_report(out, dataclasses.replace(config, max_tile_width=64), ExportConfig())
+    assert tiled == [4, 4, 4]  # another layout: both again
+
+
+def test_grids_are_made_as_their_images_finish(make_config, manifest_of, tmp_path, monkeypatch):
+    """Each image's grid starts (on the grids thread) when its last job is recorded, while the next image renders;
+    the report at the end keeps it."""
+    write_image(tmp_path / "data" / "a.png", (128, 128), seed=1)
+    write_image(tmp_path / "data" / "b.png", (128, 128), seed=2)
+    manifest = manifest_of("image,id", "a.png,a", "b.png,b")
+    seen, tiled = [], []
+    real_recorded, real_tile = report.GridBuilder._recorded, report.tile_videos
+
+    def recorded(self, record):  # on the grids thread, one record after the other
+        real_recorded(self, record)
+        seen.append(sorted(self.started))
+
+    def tile_videos(root, group, *args):
+        tiled.append((group.id.iloc[0], threading.current_thread().name))
+        return real_tile(root, group, *args)
+
+    monkeypatch.setattr(report.GridBuilder, "_recorded", recorded)
+    monkeypatch.setattr(report, "tile_videos", tile_videos)
+    run(
+        make_config(f"manifest={manifest}", "sweep=none", "sample.num_frames=4", "sweep.grid.motion_bucket_id=[30,200]")
+    )
+    assert seen == [[], ["a"], ["a"], ["a", "b"]]  # a's grid when a's second job is in, before b's first
+    assert tiled == [("a", "grids_0"), ("b", "grids_0")]  # each made once, on the grids thread: not again at the end
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it")

@@ -204,7 +204,7 @@ def test_a_basic_multirun_is_one_result_set_whose_grids_tile_every_job(cache_dir
     assert result.returncode == 0, result.stderr[-3000:]
     index = pd.read_csv(sweep_dir / "index.csv")  # the sweep's folder holds every job of every multirun job
     assert sorted(index.motion_bucket_id) == [20, 20, 200, 200] and set(index.status) == {"ok"}
-    assert sorted(p.name for p in (sweep_dir / "grids").iterdir()) == ["a.mp4", "b.mp4"]  # tiling both runs
+    assert sorted(p.name for p in (sweep_dir / "grids").glob("*.mp4")) == ["a.mp4", "b.mp4"]  # tiling both runs
     assert "#0  sample.motion_bucket_id=20  ->  ok      2 video(s) ok" in result.stdout + result.stderr
 
 

@@ -161,7 +161,7 @@ def test_a_submitit_multirun_is_one_result_set_and_reports_a_failing_jobs_own_me
     assert sorted(index.seed) == [1, 1, 2, 2] and set(index.status) == {"ok"} and index.job_id.is_unique
     pages = [p for p in sweep.rglob("index.html") if "wandb" not in p.parts]  # W&B runs carry a copy
     assert pages == [sweep / "index.html"] and list(sweep.rglob("index.csv")) == [sweep / "index.csv"]
-    assert sorted(p.name for p in (sweep / "grids").iterdir()) == ["a.mp4", "b.mp4"]  # seed 1 | seed 2 per image
+    assert sorted(p.name for p in (sweep / "grids").glob("*.mp4")) == ["a.mp4", "b.mp4"]  # seed 1 | seed 2 per image
     wandb_runs = sorted((sweep / "wandb").glob("offline-run-*"))  # a W&B run per job, one group: the sweep's folder
     assert len(wandb_runs) == 2 and all(b"sweep" in next(r.glob("*.wandb")).read_bytes() for r in wandb_runs)
 

@@ -284,9 +284,13 @@ class OutputFolder:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
             yield
 
-    def write_index(self) -> pd.DataFrame:
+    def index_table(self) -> pd.DataFrame:
+        """The index as it stands: a row per job, from every worker's journal."""
         rows = [record.row() for record in _without_superseded_failures(self.records().values())]
-        table = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
+        return pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
+
+    def write_index(self) -> pd.DataFrame:
+        table = self.index_table()
         partial = partial_name(self.index_path)
         table.to_csv(partial, index=False)
         os.replace(partial, self.index_path)

@@ -41,7 +41,7 @@ from svd_batch.engine.accelerator import GpuInfo, detect_gpu, probe_gpu
 from svd_batch.engine.artifacts import ArtifactStore, environment_fields
 from svd_batch.engine.hardware import Hardware, PlanFacts, describe, fast_paths_of, resolve_hardware
 from svd_batch.results.export import partial_name
-from svd_batch.results.report import GALLERY_NAME, make_report
+from svd_batch.results.report import GALLERY_NAME, GridBuilder, make_report
 from svd_batch.results.summary import format_summary, summarize
 from svd_batch.results.tracking import Tracker
 
@@ -171,15 +171,18 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
         identity = model_identity(config.model, hardware.dtype)
         compiler = make_compiler(hardware, identity, plan.gpu.name if plan.gpu else "cpu") if open_jobs else None
         records: list[JobRecord] = []
+        grids = None  # each comparison grid is made once its jobs are all done, while the rest render
+        if config.report.grids:
+            grids = GridBuilder(out.root, config.report, config.export, out.index_table(), open_jobs, hardware.name)
         try:
             if open_jobs:
                 done = finished_since(out, config, utc_timestamp())
                 try:
-                    batch = BatchRunner(config, hardware, pipe, out, tracker, compiler, claims, done)
+                    batch = BatchRunner(config, hardware, pipe, out, tracker, compiler, claims, done, grids)
                 except Exception as exc:  # out of memory while placing the weights on the device
                     hardware = offload_instead(exc, hardware, config, "placing the model")
                     pipe.to("cpu")
-                    batch = BatchRunner(config, hardware, pipe, out, tracker, None, claims, done)
+                    batch = BatchRunner(config, hardware, pipe, out, tracker, None, claims, done, grids)
                 if batch.compiler:  # the first video finds its compiled graphs loaded, or loading
                     batch.compiler.prefetch(compiled_graph_shapes(job.params for job in open_jobs))
                 environment = describe_environment(hardware, batch.generator.pipe.unet)
@@ -193,6 +196,8 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
             raise
         finally:
             claims.stop()  # this worker holds no claim any more
+            if grids:
+                grids.close()
         if compiler:
             compiler.close(wait=True)  # a build still running is finished, so the next run starts warm
         shard.wait_for_everyone()  # launched processes finish together; process 0 makes the report

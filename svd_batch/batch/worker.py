@@ -29,6 +29,7 @@ from svd_batch.engine.hardware import Hardware
 from svd_batch.engine.pipeline import Generation, StageOutOfMemory, VideoGenerator
 from svd_batch.engine.prepare import prepare_pipeline
 from svd_batch.results.quality import FRAME_ONLY, first_frame_psnr, frame_metrics
+from svd_batch.results.report import GridBuilder
 from svd_batch.results.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -58,14 +59,17 @@ class BatchRunner:
         compiler: Compiler | None = None,
         claims: Claims | None = None,
         done: Callable[[str], bool] | None = None,
+        grids: GridBuilder | None = None,
     ):
-        """`claims` and `done`: see svd_batch.batch.loop.JobLoop (None: this process owns the folder)."""
+        """`claims` and `done`: see svd_batch.batch.loop.JobLoop (None: this process owns the folder). `grids`: told
+        of each recorded job, to make the comparison grids it completes."""
         self.config = config
         self.hardware = hardware
         self.compiler = compiler
         self.generator = VideoGenerator(prepare_pipeline(pipe, hardware, compiler))
         self.out = out
         self.tracker = tracker
+        self.grids = grids
         self.offloaded = hardware.placement is not Placement.resident  # an offload fallback switches it on
         self.chunked = hardware.forward_chunking
         quality = config.quality
@@ -96,6 +100,8 @@ class BatchRunner:
     def _log_record(self, index: int, record: JobRecord) -> None:
         if self.tracker:
             self.tracker.log_job(index, record, self.out.root / record.output if record.ok else None)
+        if self.grids:
+            self.grids.job_recorded(record)
         if not record.ok:
             log.warning("job %s (%s) failed: %s", record.job_id, record.id, record.error)
 

@@ -4,6 +4,7 @@ output folder's index (after a run, or later without the GPU: `python -m svd_bat
 from __future__ import annotations
 
 import html
+import io
 import json
 import logging
 import os
@@ -16,7 +17,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from svd_batch.batch.records import INDEX_NAME, QUALITY_COLUMNS, TIME_COLUMNS
+from svd_batch.batch.plan import Job
+from svd_batch.batch.records import INDEX_COLUMNS, INDEX_NAME, QUALITY_COLUMNS, TIME_COLUMNS, JobRecord
 from svd_batch.config import REPORT_AXES, ExportConfig, ExportFormat, ReportConfig
 from svd_batch.results.export import export_frames, partial_name, read_frames
 
@@ -29,6 +31,7 @@ SHORT_NAMES = {  # grid labels must fit small tiles
     "decode_chunk_size": "chunk", "hardware": "hw", "segments": "seg", "color_match": "color",
 }  # fmt: skip
 GRIDS_DIR = "grids"
+LAYOUTS_DIR = ".layouts"  # under GRIDS_DIR: how each grid was made (GridBuilder, make_grid)
 GALLERY_NAME = "index.html"
 
 
@@ -54,25 +57,109 @@ def grid_axes(index: pd.DataFrame, cfg: ReportConfig) -> tuple[str | None, str |
     return rows, cols
 
 
-def comparison_grids(output_dir: Path, cfg: ReportConfig, export: ExportConfig) -> list[Path]:
-    """One video per image (and per setting of the other swept parameters) tiling the sweep: rows x cols, each
-    tile labelled with its values, all tiles' frames in step."""
-    index = read_index(output_dir)
+def grid_groups(index: pd.DataFrame, cfg: ReportConfig) -> tuple[str | None, str | None, dict[str, pd.DataFrame]]:
+    """The grids an index makes: their row and column parameters and, by grid name, the ok jobs of each (one grid
+    per image and setting of the other swept parameters)."""
     rows, cols = grid_axes(index, cfg)
     if rows is None:
-        return []
+        return None, None, {}
     ok = index[index.status == "ok"]
     fixed = [n for n in swept_parameters(index) if n not in (rows, cols)]
-    grids = []
+    groups = {}
     for key, group in ok.groupby(["id", *fixed], sort=True):
         key = key if isinstance(key, tuple) else (key,)
         name = "__".join([str(key[0]), *(f"{n}-{v}" for n, v in zip(fixed, key[1:], strict=True))])
-        name = re.sub(r"[^\w.=-]+", "_", name)  # a model identity may hold '/' and '@'
-        fmt = ExportFormat.mp4 if export.format is ExportFormat.png else export.format  # a grid is a video
-        target = output_dir / GRIDS_DIR / f"{name}.{fmt.value}"
-        frames = tile_videos(output_dir, group, rows, cols, cfg.max_tile_width)
-        grids.append(export_frames(frames, target, ExportConfig(format=fmt, fps=export.fps, crf=export.crf)))
+        groups[re.sub(r"[^\w.=-]+", "_", name)] = group  # a model identity may hold '/' and '@'
+    return rows, cols, groups
+
+
+def comparison_grids(output_dir: Path, cfg: ReportConfig, export: ExportConfig) -> list[Path]:
+    """One video per image (and per setting of the other swept parameters) tiling the sweep: rows x cols, each
+    tile labelled with its values, all tiles' frames in step. A grid already made of the same videos (by GridBuilder,
+    while the run went on) is kept; grids this index no longer makes are removed."""
+    rows, cols, groups = grid_groups(read_index(output_dir), cfg)
+    grids = [make_grid(output_dir, name, group, rows, cols, cfg, export) for name, group in groups.items()]
+    for layout in (output_dir / GRIDS_DIR / LAYOUTS_DIR).glob("*.json"):
+        grid = output_dir / GRIDS_DIR / layout.stem
+        if grid not in grids:  # e.g. made early, before a failed job took its setting out of the sweep
+            grid.unlink(missing_ok=True)
+            layout.unlink(missing_ok=True)
     return grids
+
+
+def make_grid(
+    output_dir: Path, name: str, group: pd.DataFrame, rows: str, cols: str | None, cfg: ReportConfig,
+    export: ExportConfig,
+) -> Path:  # fmt: skip
+    """The grid video of `group`'s videos, unless the one on disk was made of the same videos the same way."""
+    fmt = ExportFormat.mp4 if export.format is ExportFormat.png else export.format  # a grid is a video
+    target = output_dir / GRIDS_DIR / f"{name}.{fmt.value}"
+    grid_export = ExportConfig(format=fmt, fps=export.fps, crf=export.crf)
+    layout = {"rows": rows, "cols": cols, "max_tile_width": cfg.max_tile_width, "fps": export.fps, "crf": export.crf,
+              "videos": sorted(group.output)}  # fmt: skip
+    layout_path = output_dir / GRIDS_DIR / LAYOUTS_DIR / f"{target.name}.json"
+    if _made_as(target, layout_path, layout, [output_dir / video for video in group.output]):
+        return target
+    export_frames(tile_videos(output_dir, group, rows, cols, cfg.max_tile_width), target, grid_export)
+    layout_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_name(layout_path)
+    partial.write_text(json.dumps(layout))
+    os.replace(partial, layout_path)
+    return target
+
+
+def _made_as(target: Path, layout_path: Path, layout: dict, videos: list[Path]) -> bool:
+    """Whether `target` exists, was made with `layout`, and is newer than each of its videos (a job rendered again
+    replaces its video)."""
+    try:
+        made = json.loads(layout_path.read_text()) == layout
+        return made and target.stat().st_mtime >= max(video.stat().st_mtime for video in videos)
+    except (OSError, ValueError):
+        return False
+
+
+class GridBuilder:
+    """Makes each comparison grid as soon as this run has recorded all of its jobs, on a thread of its own while the
+    next videos render: a long sweep's grids appear as it goes, and its end makes only the last ones (the report
+    keeps the grids already made of the same videos). The layout is the one the finished plan will have: the
+    folder's index when the run started, this run's records, and its jobs not yet recorded as they are planned."""
+
+    def __init__(
+        self, root: Path, cfg: ReportConfig, export: ExportConfig, index: pd.DataFrame, jobs: list[Job], hardware: str
+    ):
+        self.root, self.cfg, self.export = root, cfg, export
+        planned = [JobRecord(j.job_id, j.item_id, j.image, "ok", j.params_dict(), j.model, hardware) for j in jobs]
+        self.rows = {row["job_id"]: row for row in index.to_dict("records")}  # by job, as the index will have them
+        self.pending = {record.job_id for record in planned}
+        self.rows.update((record.job_id, record.row()) for record in planned)
+        self.started: set[str] = set()  # grid names
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="grids")  # the only thread that reads the state above
+
+    def job_recorded(self, record: JobRecord) -> None:
+        """Called once a job is journalled (ok or failed), on the thread that journalled it."""
+        self.pool.submit(self._recorded, record)
+
+    def _recorded(self, record: JobRecord) -> None:
+        self.rows[record.job_id] = record.row()
+        self.pending.discard(record.job_id)
+        table = as_read(pd.DataFrame(list(self.rows.values()), columns=list(INDEX_COLUMNS)))
+        rows, cols, groups = grid_groups(table, self.cfg)
+        for name, group in groups.items():
+            if name not in self.started and not group.job_id.isin(self.pending).any():
+                self.started.add(name)
+                try:
+                    make_grid(self.root, name, group, rows, cols, self.cfg, self.export)
+                except Exception as exc:  # the report at the end makes it again; the videos are what matters
+                    log.warning("comparison grid %s failed: %s: %s", name, type(exc).__name__, exc)
+
+    def close(self) -> None:
+        """Waits for the grids under way."""
+        self.pool.shutdown(wait=True)
+
+
+def as_read(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with the column types it gets when the index is read back from its CSV (as the report reads it)."""
+    return pd.read_csv(io.StringIO(table.to_csv(index=False)), keep_default_na=False, na_values=[""])
 
 
 def tile_videos(output_dir: Path, group: pd.DataFrame, rows: str, cols: str | None, max_width: int) -> np.ndarray:
