@@ -174,6 +174,19 @@ def test_prefetched_artifacts_load_on_the_loader_thread_and_the_first_call_waits
     compiler.close()
 
 
+def test_step_caching_graphs_are_prefetched_by_the_unets_shape_and_a_bad_one_is_removed(built, tmp_path):
+    settings, _, _ = built
+    settings = dataclasses.replace(settings, store=tmp_path / "artifacts")
+    compiler = Compiler(settings)
+    call = compiler.call("unet_full_step", torch.nn.Module(), tiny_unet())
+    signature = compiled.signature_of(inputs())
+    key, fields = compiler.key(call, signature)
+    compiler.store.write(key, b"not a compiled graph", {**fields, "function": "unet_full_step"})
+    assert compiler.prefetch({"unet": {(2, 8, 8, 16, 16)}}) == [key]
+    assert compiler.load(key) is None and compiler.store.read(key) is None  # did not load: removed, to be rebuilt
+    compiler.close()
+
+
 def test_a_run_prefetches_its_compiled_graphs_before_the_first_video(
     built, make_config, two_images, monkeypatch, caplog
 ):

@@ -193,6 +193,8 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
         except BaseException:  # Ctrl-C or a fatal error: stop the builders too
             if compiler:
                 compiler.close(wait=False)
+            if grids:
+                grids.close(cancel=True)
             raise
         finally:
             claims.stop()  # this worker holds no claim any more

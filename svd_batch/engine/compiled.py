@@ -299,7 +299,8 @@ class Compiler:
         for function, call in self.calls.items():
             fields = key_fields(self.settings, function, call.module_config, ())
             del fields["signature"]  # found by shape: the rest of the signature is the call's to check, by key
-            for shape in sorted(shapes.get(function, ())):
+            kind = "unet" if FUNCTIONS[function][0] == "unet" else function  # step caching's graphs: the UNet's input
+            for shape in sorted(shapes.get(kind, ())):
                 for meta in self.store.find(function, {**fields, "shape": list(shape)}):
                     if meta["key"] not in self._loading:
                         self._loading[meta["key"]] = self._load_on_loader(meta["key"])

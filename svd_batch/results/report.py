@@ -152,9 +152,9 @@ class GridBuilder:
                 except Exception as exc:  # the report at the end makes it again; the videos are what matters
                     log.warning("comparison grid %s failed: %s: %s", name, type(exc).__name__, exc)
 
-    def close(self) -> None:
-        """Waits for the grids under way."""
-        self.pool.shutdown(wait=True)
+    def close(self, cancel: bool = False) -> None:
+        """Waits for the grids under way (`cancel`: only for the one being made; the report makes the rest)."""
+        self.pool.shutdown(wait=True, cancel_futures=cancel)
 
 
 def as_read(table: pd.DataFrame) -> pd.DataFrame:
