@@ -110,30 +110,42 @@ def test_a_grid_is_made_again_only_when_its_videos_or_layout_change(swept_run, t
     assert tiled == [4, 4, 4]  # another layout: both again
 
 
-def test_grids_are_made_as_their_images_finish(make_config, manifest_of, tmp_path, monkeypatch):
-    """Each image's grid starts (on the grids thread) when its last job is recorded, while the next image renders;
-    the report at the end keeps it."""
+@pytest.mark.parametrize("a_last_fails", [False, True])
+def test_grids_are_made_as_their_images_finish(make_config, manifest_of, tmp_path, monkeypatch, a_last_fails):
+    """Each image's grid starts (on the grids thread) when its last job is recorded, also when that job failed, while
+    the next image renders; the report at the end keeps it."""
+    from svd_batch.batch.worker import BatchRunner
+
     write_image(tmp_path / "data" / "a.png", (128, 128), seed=1)
     write_image(tmp_path / "data" / "b.png", (128, 128), seed=2)
     manifest = manifest_of("image,id", "a.png,a", "b.png,b")
-    seen, tiled = [], []
-    real_recorded, real_tile = report.GridBuilder._recorded, report.tile_videos
+    seen, tiled, rendered = [], [], []
+    real_recorded, real_tile, real_generate = report.GridBuilder._recorded, report.tile_videos, BatchRunner.generate
 
     def recorded(self, record):  # on the grids thread, one record after the other
         real_recorded(self, record)
         seen.append(sorted(self.started))
 
     def tile_videos(root, group, *args):
-        tiled.append((group.id.iloc[0], threading.current_thread().name))
+        tiled.append((group.id.iloc[0], len(group), threading.current_thread().name))
         return real_tile(root, group, *args)
+
+    def generate(self, job, inputs=None):
+        rendered.append(job.item_id)
+        if a_last_fails and rendered == ["a", "a"]:
+            inputs = dataclasses.replace(inputs, error=RuntimeError("this job fails"))
+        return real_generate(self, job, inputs)
 
     monkeypatch.setattr(report.GridBuilder, "_recorded", recorded)
     monkeypatch.setattr(report, "tile_videos", tile_videos)
-    run(
+    monkeypatch.setattr(BatchRunner, "generate", generate)
+    result = run(
         make_config(f"manifest={manifest}", "sweep=none", "sample.num_frames=4", "sweep.grid.motion_bucket_id=[30,200]")
     )
+    assert [r.status for r in result.records] == ["ok", "failed" if a_last_fails else "ok", "ok", "ok"]
     assert seen == [[], ["a"], ["a"], ["a", "b"]]  # a's grid when a's second job is in, before b's first
-    assert tiled == [("a", "grids_0"), ("b", "grids_0")]  # each made once, on the grids thread: not again at the end
+    # each made once, on the grids thread (not again at the end), of its ok videos
+    assert tiled == [("a", 1 if a_last_fails else 2, "grids_0"), ("b", 2, "grids_0")]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (apt-get install chromium); .ci/run installs it")
