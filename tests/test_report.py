@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from svd_batch.batch.runner import run
-from svd_batch.config import ExportConfig, ReportConfig
+from svd_batch.config import ExportConfig, ReportConfig, SampleParams
 from svd_batch.results import report
 from svd_batch.results.export import read_frames
 from svd_batch.results.report import LABEL_HEIGHT
@@ -108,6 +108,30 @@ def test_a_grid_is_made_again_only_when_its_videos_or_layout_change(swept_run, t
     assert tiled == [4]  # the seed-2 grid only
     report.make_report(out, dataclasses.replace(config, max_tile_width=64), ExportConfig())
     assert tiled == [4, 4, 4]  # another layout: both again
+
+
+def test_a_grid_waits_for_every_planned_job_also_one_another_worker_renders(tmp_path, monkeypatch):
+    from svd_batch.batch.plan import Job
+    from svd_batch.batch.records import INDEX_COLUMNS, JobRecord
+
+    made = []
+    monkeypatch.setattr(report, "make_grid", lambda root, name, group, *a: made.append((name, sorted(group.job_id))))
+    jobs = [
+        Job(f"{image}{m}", image, f"{image}.png", SampleParams(motion_bucket_id=m), "m")
+        for image in "ab"
+        for m in (30, 200)
+    ]
+
+    def recorded(job):
+        return JobRecord(job.job_id, job.item_id, job.image, "ok", job.params_dict(), job.model, "cpu")
+
+    grids = report.GridBuilder(
+        tmp_path, ReportConfig(), ExportConfig(), pd.DataFrame(columns=INDEX_COLUMNS), jobs, "cpu"
+    )
+    for job in jobs[:3]:  # b200 is another worker's: this run never records it
+        grids.job_recorded(recorded(job))
+    grids.close()
+    assert made == [("a", ["a200", "a30"])]  # b's grid is left to the report
 
 
 @pytest.mark.parametrize("a_last_fails", [False, True])

@@ -171,9 +171,9 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
         identity = model_identity(config.model, hardware.dtype)
         compiler = make_compiler(hardware, identity, plan.gpu.name if plan.gpu else "cpu") if open_jobs else None
         records: list[JobRecord] = []
-        grids = None  # each comparison grid is made once its jobs are all done, while the rest render
+        grids = None  # each comparison grid is made once this worker has done all its jobs, while the rest render
         if config.report.grids:
-            grids = GridBuilder(out.root, config.report, config.export, out.index_table(), open_jobs, hardware.name)
+            grids = GridBuilder(out.root, config.report, config.export, out.index_table(), pending, hardware.name)
         try:
             if open_jobs:
                 done = finished_since(out, config, utc_timestamp())

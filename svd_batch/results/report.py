@@ -122,7 +122,8 @@ class GridBuilder:
     """Makes each comparison grid as soon as this run has recorded all of its jobs, on a thread of its own while the
     next videos render: a long sweep's grids appear as it goes, and its end makes only the last ones (the report
     keeps the grids already made of the same videos). The layout is the one the finished plan will have: the
-    folder's index when the run started, this run's records, and its jobs not yet recorded as they are planned."""
+    folder's index when the run started, this run's records, and the plan's jobs not yet recorded as they are
+    planned. A grid with a job that another worker renders is left to the report (this run does not see it done)."""
 
     def __init__(
         self, root: Path, cfg: ReportConfig, export: ExportConfig, index: pd.DataFrame, jobs: list[Job], hardware: str
