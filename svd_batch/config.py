@@ -59,6 +59,7 @@ class AttentionBackend(Enum):
     flash = "flash"
     cudnn = "cudnn"
     math = "math"
+    fa4 = "fa4"  # FlashAttention-4 (optional flash-attn-4 package; Hopper and Blackwell GPUs)
 
 
 class FitPolicy(Enum):

@@ -8,10 +8,11 @@ import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor2_0
 
 from svd_batch.config import AttentionBackend
-from svd_batch.engine import unet_fast
+from svd_batch.engine import flash_attention, unet_fast
 from svd_batch.engine.hardware import FastPaths
 from svd_batch.engine.kernels import geglu, geglu_reference
 from svd_batch.engine.models import build_tiny_pipeline
@@ -133,6 +134,67 @@ def test_an_attention_backend_that_does_not_run_here_falls_back_with_a_warning(u
     unet_fast.install(unet, FastPaths(temporal_attention=AttentionBackend.efficient))
     assert "the efficient backend does not run here" in caplog.text
     assert all(isinstance(p, AttnProcessor2_0) for p in unet.attn_processors.values())  # nothing left to change
+
+
+def stand_in_flash_attention_4(calls: list):
+    """What flash-attn-4's `flash_attn_func` computes, on its (batch, tokens, heads, head dim) layout, by SDPA."""
+
+    def flash_attn_func(q, k, v):
+        calls.append(q.shape)
+        assert q.shape == k.shape == v.shape and q.stride(-1) == 1  # the projections' layout, no copy made for it
+        out = F.scaled_dot_product_attention(*(t.transpose(1, 2) for t in (q, k, v))).transpose(1, 2)
+        return out.contiguous(), None
+
+    return flash_attn_func
+
+
+def test_flash_attention_4_runs_the_spatial_self_attention_on_the_projections_layout(unet, monkeypatch):
+    calls = []
+    monkeypatch.setattr(flash_attention, "_flash_attn_func", lambda: stand_in_flash_attention_4(calls))
+    monkeypatch.setattr(flash_attention, "unavailable_reason", lambda device: None)
+    monkeypatch.setattr(flash_attention, "_loading", {})
+    expected = denoise(unet)
+    unet_fast.install(unet, ALL.__class__(**{**vars(ALL), "spatial_attention": AttentionBackend.fa4}))
+    flash_attention._loading[(torch.device("cpu"), torch.float32)].result()  # loaded on its thread at install
+    assert calls == [(1, 256, 1, 64)]  # the warm-up call: the kernel compiled (or loaded) before the first step
+    calls.clear()
+    assert torch.allclose(denoise(unet), expected, atol=1e-5, rtol=1e-5)
+    spatial = [n for n in unet.attn_processors if n.endswith("attn1.processor") and "temporal" not in n]
+    assert len(calls) == len(spatial) > 0  # the temporal layers keep torch's choice; cross-attention its shortcut
+    assert FastPaths(spatial_attention=AttentionBackend.fa4).tag() == "spatial=fa4"  # part of the artifact key
+
+
+def test_flash_attention_4_is_one_opaque_op_in_a_compiled_graph(monkeypatch):
+    """Dynamo keeps the op whole (its fake implementation gives the output's shape), so a graph compiles without a
+    break and its artifact calls FlashAttention-4's own kernel."""
+    calls = []
+    monkeypatch.setattr(flash_attention, "_flash_attn_func", lambda: stand_in_flash_attention_4(calls))
+    q, k, v = (torch.randn(2, 40, 3, 16).transpose(1, 2) for _ in range(3))  # (batch, heads, tokens, dim) views
+    compiled = torch.compile(
+        lambda q, k, v: unet_fast.attention(q, k, v, AttentionBackend.fa4) * 2, backend="aot_eager", fullgraph=True
+    )
+    assert torch.allclose(compiled(q, k, v), 2 * F.scaled_dot_product_attention(q, k, v), atol=1e-5)
+    assert calls == [(2, 40, 3, 16)]
+
+
+def test_flash_attention_4_that_failed_to_load_says_so_and_names_the_fix(monkeypatch):
+    def broken():
+        raise ImportError("libcute_dsl_runtime.so: cannot open shared object file")
+
+    monkeypatch.setattr(flash_attention, "_flash_attn_func", broken)
+    monkeypatch.setattr(flash_attention, "_loading", {})
+    flash_attention.start_loading(torch.device("cpu"), torch.float32)
+    q = torch.randn(1, 8, 1, 16)
+    with pytest.raises(RuntimeError, match="did not load .*libcute_dsl.*hardware.spatial_attention=default"):
+        flash_attention.flash_attention_4(q, q, q)
+
+
+def test_flash_attention_4_where_it_cannot_run_leaves_torchs_choice(unet, caplog):
+    assert flash_attention.unavailable_reason(torch.device("cpu")) == "it needs a CUDA GPU"
+    unet_fast.install(unet, FastPaths(spatial_attention=AttentionBackend.fa4))
+    assert "FlashAttention-4 does not run here: it needs a CUDA GPU" in caplog.text
+    assert "spatial attention: the fa4 backend does not run here; torch picks instead" in caplog.text
+    assert all(isinstance(p, AttnProcessor2_0) for p in unet.attn_processors.values())
 
 
 def test_geglu_op_returns_a_new_tensor():

@@ -12,7 +12,7 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 
 from svd_batch.config import CompileScope, Placement
-from svd_batch.engine import accelerator, conditioning, step_cache, temporal_blocks, unet_fast
+from svd_batch.engine import accelerator, conditioning, flash_attention, step_cache, temporal_blocks, unet_fast
 from svd_batch.engine.compiled import BuildQueue, Compiler, CompileSettings, aot_compile_available
 from svd_batch.engine.hardware import FastPaths, Hardware
 
@@ -60,6 +60,8 @@ def prepare_pipeline(
     if hw.forward_chunking:
         pipe.unet.enable_forward_chunking()
     whole_unet = hw.compile_unet is CompileScope.full
+    if hw.compile_cache_dir:  # FlashAttention-4 (spatial_attention=fa4) compiles its kernel once, then loads it
+        flash_attention.use_kernel_cache(Path(hw.compile_cache_dir).expanduser() / "flash_attention_4")
     if hw.fast_paths != FastPaths():
         # with artifacts, the kernels are checked by the process that builds them (or at a first eager call)
         unet_fast.install(pipe.unet, hw.fast_paths, check_kernels=not (whole_unet and compiler))

@@ -7,7 +7,8 @@ Six levers, each switchable in the hardware profile and measured alone by the be
   compiled, as dead code) the LayerNorm before them disappear;
 - the attention backend per layer kind: the temporal layers attend over 14-25 frames at each of thousands of
   positions, a shape where the memory-efficient kernel is about twice as fast as flash on an H100; the spatial
-  layers attend over thousands of positions, where torch's own choice (cuDNN on Hopper) is already the fastest;
+  layers attend over thousands of positions, where torch's own choice is cuDNN on Hopper, and FlashAttention-4
+  (svd_batch.engine.flash_attention, an optional package) is the other candidate;
 - self-attention's query, key and value projections as one matrix multiply over the stacked weights: the same dot
   products, the input read once instead of three times;
 - GEGLU feed-forward: one Triton kernel computes both halves of the projection and multiplies them through GELU
@@ -32,7 +33,7 @@ from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from svd_batch.config import AttentionBackend
-from svd_batch.engine import temporal_blocks
+from svd_batch.engine import flash_attention, temporal_blocks
 from svd_batch.engine.hardware import FastPaths
 from svd_batch.engine.kernels import geglu, geglu_reference
 
@@ -50,8 +51,8 @@ class SVDAttnProcessor:
     """`AttnProcessor2_0`'s computation for SVD's attention layers (no masks, norms or residuals inside the layer,
     which `install` checks), with a chosen SDPA backend and the single-token cross-attention shortcut."""
 
-    def __init__(self, backend: AttentionBackend, single_token_shortcut: bool, fused_qkv: bool = False):
-        self.backend = SDPA_BACKENDS.get(backend)
+    def __init__(self, backend: AttentionBackend | None, single_token_shortcut: bool, fused_qkv: bool = False):
+        self.backend = backend or AttentionBackend.default
         self.single_token_shortcut = single_token_shortcut
         self.fused_qkv = fused_qkv
 
@@ -103,16 +104,20 @@ def _stackable(attn: Attention) -> bool:
     )
 
 
-def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, backend: SDPBackend | None) -> torch.Tensor:
-    """Scaled dot-product attention on `backend` (None: torch's choice). The efficient and flash kernels are called
-    as the ops themselves, which compiled graphs keep as they are; the others through sdpa_kernel."""
-    if backend is SDPBackend.EFFICIENT_ATTENTION:
+def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, backend: AttentionBackend) -> torch.Tensor:
+    """Scaled dot-product attention of (batch, heads, tokens, head dim) views on `backend`. The efficient and flash
+    kernels are called as the ops themselves, which compiled graphs keep as they are; FlashAttention-4 on the
+    (batch, tokens, heads, head dim) layout the views come from (no copy); the others through sdpa_kernel."""
+    if backend is AttentionBackend.fa4:
+        heads_last = (t.transpose(1, 2) for t in (query, key, value))
+        return flash_attention.flash_attention_4(*heads_last).transpose(1, 2)
+    if backend is AttentionBackend.efficient:
         return torch.ops.aten._scaled_dot_product_efficient_attention(query, key, value, None, False)[0]
-    if backend is SDPBackend.FLASH_ATTENTION:
+    if backend is AttentionBackend.flash:
         return torch.ops.aten._scaled_dot_product_flash_attention(query, key, value)[0]
-    if backend is None:
+    if backend is AttentionBackend.default:
         return F.scaled_dot_product_attention(query, key, value)
-    with sdpa_kernel(backend):
+    with sdpa_kernel(SDPA_BACKENDS[backend]):
         return F.scaled_dot_product_attention(query, key, value)
 
 
@@ -133,11 +138,17 @@ def backend_works(backend: AttentionBackend, device: torch.device, dtype: torch.
     """Whether this torch and device run `backend` for a frame-axis-like shape (cuDNN and flash need recent GPUs)."""
     if backend is AttentionBackend.default:
         return True
+    if backend is AttentionBackend.fa4:  # imported and loaded on a thread: the op's first call waits for it
+        if reason := flash_attention.unavailable_reason(device):
+            log.warning("FlashAttention-4 does not run here: %s", reason)
+            return False
+        flash_attention.start_loading(device, dtype)
+        return True
     # laid out as the processor's views are: (batch, tokens, heads x dim) seen as (batch, heads, tokens, dim)
     q = torch.randn(3, 25, 2 * head_dim, device=device, dtype=dtype).view(3, 25, 2, head_dim).transpose(1, 2)
     try:
-        out = attention(q, q, q, SDPA_BACKENDS[backend])
-    except (RuntimeError, NotImplementedError):
+        out = attention(q, q, q, backend)
+    except Exception:  # any failure of the kernel here means: do not use it
         return False
     return torch.allclose(out.float(), F.scaled_dot_product_attention(q.float(), q.float(), q.float()), atol=1e-2)
 

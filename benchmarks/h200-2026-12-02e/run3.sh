@@ -1,13 +1,15 @@
 #!/bin/bash
-# Device call for the next session (issue 11), NOT RUN yet (~6 min): the warm start on this session's final code
+# Call 3 (carry [".whl"], right after run2.sh on the same warm machine; ~6 min): the warm start on this session's code
 # (the fused GEGLU statically launchable, no second reduction configuration at load: `inductor_options`; the plan's
-# artifacts loaded on a thread of their own from before the first job: `Compiler.prefetch`). A prime run
+# artifacts loaded on a thread of their own from before the first job: `Compiler.prefetch`; FlashAttention-4 in the
+# `h100` profile when run1b.sh found it faster, loaded on a thread of its own: fa4_env.sh). A prime run
 # (hardware=h100, waits for its builds; its builders log why inductor launches a kernel through Triton's launcher);
-# the first warm process after it under py-spy and compile_probe.py (which
-# Triton kernels it still compiles, and why inductor did not launch them statically); three timed warm runs; one
-# under autotune_probe.py (what a warm process still autotunes at its first call).
+# the first warm process after it under py-spy and compile_probe.py (which Triton kernels it still compiles, and why
+# inductor did not launch them statically); three timed warm runs; one under autotune_probe.py (what a warm process
+# still autotunes at its first call). Written as `../h200-2026-12-02d/run6.sh`, not run there.
 cd "$(dirname "$0")/../.." && source benchmarks/h200-2026-12-01c/common.sh
-export PATH=/tmp/site/bin:$PATH; B=/tmp/b; mkdir -p $B; S=$PWD/svd_batch/samples; H=benchmarks/h200-2026-12-02d
+source benchmarks/h200-2026-12-02e/fa4_env.sh; use_fa4
+export PATH=/tmp/site/bin:$PATH; B=/tmp/b; mkdir -p $B; S=$PWD/svd_batch/samples; H=benchmarks/h200-2026-12-02e
 printf "image,id\n$S/sunset.png,sunset\n" > $B/one.csv
 RUN="run.py model=svd_xt model.init=random manifest=$B/one.csv sweep=none cache_dir=/tmp/c"
 source benchmarks/h200-2026-12-02c/timed.sh
@@ -25,5 +27,5 @@ grep -h "^AUTOTUNE" $B/autotune.log > $OUT/autotune-probe.jsonl
 { for n in prime first_warm_probe warm1 warm2 warm3 autotune; do echo "== $n.log"
   tr '\r' '\n' < $B/$n.log | grep -v "^videos:\|^\s*$\|^AUTOTUNE\|^TRITON_COMPILE\|^STATIC_LAUNCH"; done; } > $OUT/logs.txt
 cat $OUT/env.txt $OUT/times.txt $OUT/builders-static.txt; wc -l $OUT/first-warm-compiles.txt $OUT/autotune-probe.jsonl
-python3 $H/pyspy_within.py $OUT/first-warm-pyspy.txt "Compiler.load (" 100 30 | head -40
+python3 benchmarks/h200-2026-12-02d/pyspy_within.py $OUT/first-warm-pyspy.txt "Compiler.load (" 100 30 | head -40
 grep "rror\|Traceback" $OUT/logs.txt | cut -c1-300 | head
