@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from svd_batch.bytecode import keep_bytecode
 from svd_batch.config import ConfigError, SvdBatchError, load_config
+from svd_batch.quick_exit import exit_now
 
 log = logging.getLogger("svd_batch")
 
@@ -45,3 +46,4 @@ def main(cfg: DictConfig) -> dict | None:
 
 if __name__ == "__main__":
     main()
+    exit_now(0)  # everything is written: the interpreter's teardown would only add seconds

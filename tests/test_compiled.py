@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from svd_batch.config import AttentionBackend
 from svd_batch.engine import artifacts, compiled
 from svd_batch.engine.artifacts import ArtifactStore, artifact_key
 from svd_batch.engine.compiled import Compiler, CompileSettings
@@ -89,6 +90,22 @@ def test_every_field_of_the_key_matters(settings, monkeypatch):
     monkeypatch.setattr(artifacts, "engine_code_hash", lambda: "edited")
     changed.append(key())
     assert len({base, *changed}) == len(changed) + 1
+
+
+def test_a_unet_asking_for_flash_attention_4_is_keyed_by_whether_it_is_installed(settings, monkeypatch):
+    """Where flash-attn-4 is missing the graph is built with torch's attention: installing it must rebuild."""
+    fa4 = dataclasses.replace(settings, fast_paths=FastPaths(spatial_attention=AttentionBackend.fa4))
+    signature = compiled.signature_of(inputs())
+    installed = {"flash-attn-4": "none"}
+    monkeypatch.setattr(artifacts, "package_version", lambda name: installed.get(name, "1.0"))
+
+    def key(settings):
+        return artifact_key("unet", compiled.key_fields(settings, "unet", {}, signature))
+
+    missing, other = key(fa4), key(settings)
+    installed["flash-attn-4"] = "4.0.0b36"
+    assert key(fa4) != missing and key(settings) == other  # profiles without it keep their artifacts
+    assert compiled.key_fields(fa4, "unet", {}, signature)["flash_attn_4"] == "4.0.0b36"
 
 
 def test_store_refuses_partial_and_corrupt_artifacts(tmp_path):

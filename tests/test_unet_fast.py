@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -190,6 +191,7 @@ def test_flash_attention_4_that_failed_to_load_says_so_and_names_the_fix(monkeyp
 
 
 def test_flash_attention_4_where_it_cannot_run_leaves_torchs_choice(unet, caplog):
+    caplog.set_level(logging.INFO)
     assert flash_attention.unavailable_reason(torch.device("cpu")) == "it needs a CUDA GPU"
     unet_fast.install(unet, FastPaths(spatial_attention=AttentionBackend.fa4))
     assert "FlashAttention-4 does not run here: it needs a CUDA GPU" in caplog.text

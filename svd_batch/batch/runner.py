@@ -38,7 +38,7 @@ from svd_batch.batch.plan import (
 from svd_batch.batch.records import JobRecord, OutputFolder, utc_timestamp
 from svd_batch.config import CompileScope, Config, ConfigError, ModelInit, Placement
 from svd_batch.engine.accelerator import GpuInfo, detect_gpu, probe_gpu
-from svd_batch.engine.artifacts import ArtifactStore, environment_fields
+from svd_batch.engine.artifacts import ArtifactStore, attention_fields, environment_fields
 from svd_batch.engine.hardware import Hardware, PlanFacts, describe, fast_paths_of, resolve_hardware
 from svd_batch.results.export import partial_name
 from svd_batch.results.report import GALLERY_NAME, GridBuilder, make_report
@@ -117,6 +117,7 @@ def plan_facts(config: Config, rows: list[ManifestRow], axes: dict, gpu: GpuInfo
             "dtype": dtype,
             "fast_paths": fast_paths_of(hw).tag(),
             **environment_fields(gpu.name),
+            **attention_fields(fast_paths_of(hw).tag()),
         }
         shapes = compiled_graph_shapes(params)["unet"]
         cached = all(store.find("unet", {**fields, "shape": list(shape)}) for shape in shapes)

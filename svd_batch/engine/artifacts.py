@@ -62,6 +62,12 @@ def environment_fields(device_name: str) -> dict[str, str]:
     }
 
 
+def attention_fields(fast_paths_tag: str) -> dict[str, str]:
+    """FlashAttention-4's installed version, for a UNet whose profile asks for it: where it is missing the graph is
+    built with torch's attention instead, which is not the graph to load once it is installed."""
+    return {"flash_attn_4": package_version("flash-attn-4")} if "spatial=fa4" in fast_paths_tag.split(",") else {}
+
+
 def artifact_key(function: str, fields: dict[str, Any]) -> str:
     """`<function>-<hash of every field>`: a changed field is a different artifact, built anew."""
     payload = json.dumps({"function": function, **fields}, sort_keys=True, default=str)

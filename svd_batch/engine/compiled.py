@@ -38,7 +38,7 @@ from diffusers.models.unets.unet_spatio_temporal_condition import UNetSpatioTemp
 from svd_batch.child_process import module_command, module_environment
 from svd_batch.config import AttentionBackend, SvdBatchError
 from svd_batch.engine import step_cache
-from svd_batch.engine.artifacts import ArtifactStore, artifact_key, environment_fields
+from svd_batch.engine.artifacts import ArtifactStore, artifact_key, attention_fields, environment_fields
 from svd_batch.engine.hardware import FastPaths
 from svd_batch.engine.models import default_dtype
 from svd_batch.engine.unet_fast import check_fused_kernels, install, install_decoder
@@ -137,6 +137,7 @@ def key_fields(settings: CompileSettings, function: str, module_config: dict, si
         "signature": json.dumps(signature),
         **environment_fields(settings.device_name),
     }
+    fields.update(attention_fields(fields["fast_paths"]))
     if signature and signature[0][0] == "tensor":
         fields["shape"] = list(signature[0][1])  # the main input's shape, for lookups by shape (hardware=auto)
     return fields

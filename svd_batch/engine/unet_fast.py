@@ -140,7 +140,7 @@ def backend_works(backend: AttentionBackend, device: torch.device, dtype: torch.
         return True
     if backend is AttentionBackend.fa4:  # imported and loaded on a thread: the op's first call waits for it
         if reason := flash_attention.unavailable_reason(device):
-            log.warning("FlashAttention-4 does not run here: %s", reason)
+            log.info("FlashAttention-4 does not run here: %s", reason)
             return False
         flash_attention.start_loading(device, dtype)
         return True
@@ -201,7 +201,9 @@ def install(unet: torch.nn.Module, paths: FastPaths, check_kernels: bool = True)
     for kind in ("temporal", "spatial"):
         backend = getattr(paths, f"{kind}_attention")
         if not backend_works(backend, param.device, param.dtype, head_dim=64):
-            log.warning("%s attention: the %s backend does not run here; torch picks instead", kind, backend.value)
+            # FlashAttention-4 is an optional package for some GPUs: without it, the `h100` profile runs as it did
+            level = logging.INFO if backend is AttentionBackend.fa4 else logging.WARNING
+            log.log(level, "%s attention: the %s backend does not run here; torch picks instead", kind, backend.value)
             backend = AttentionBackend.default
         backends[kind] = backend
 
