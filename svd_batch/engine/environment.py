@@ -36,6 +36,7 @@ def describe_environment(hardware: Hardware, unet=None) -> dict[str, Any]:
         "diffusers": _installed("diffusers"),
         "transformers": _installed("transformers"),
         "triton": _installed("triton"),
+        "flash_attn_4": _installed("flash-attn-4"),  # hardware.spatial_attention=fa4 runs only where it is
         "device": hardware.device,
         "gpu": device_name(hardware),
         "driver": driver_version(hardware),

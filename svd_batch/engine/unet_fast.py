@@ -139,8 +139,7 @@ def backend_works(backend: AttentionBackend, device: torch.device, dtype: torch.
     if backend is AttentionBackend.default:
         return True
     if backend is AttentionBackend.fa4:  # imported and loaded on a thread: the op's first call waits for it
-        if reason := flash_attention.unavailable_reason(device):
-            log.info("FlashAttention-4 does not run here: %s", reason)
+        if flash_attention.unavailable_reason(device):
             return False
         flash_attention.start_loading(device, dtype)
         return True
@@ -201,9 +200,11 @@ def install(unet: torch.nn.Module, paths: FastPaths, check_kernels: bool = True)
     for kind in ("temporal", "spatial"):
         backend = getattr(paths, f"{kind}_attention")
         if not backend_works(backend, param.device, param.dtype, head_dim=64):
-            # FlashAttention-4 is an optional package for some GPUs: without it, the `h100` profile runs as it did
-            level = logging.INFO if backend is AttentionBackend.fa4 else logging.WARNING
-            log.log(level, "%s attention: the %s backend does not run here; torch picks instead", kind, backend.value)
+            if backend is AttentionBackend.fa4:  # an optional package for some GPUs: the profile runs as without it
+                reason = flash_attention.unavailable_reason(param.device) or "its check failed"
+                log.info("%s attention: FlashAttention-4 does not run here (%s); torch picks instead", kind, reason)
+            else:
+                log.warning("%s attention: the %s backend does not run here; torch picks instead", kind, backend.value)
             backend = AttentionBackend.default
         backends[kind] = backend
 
