@@ -161,8 +161,8 @@ def test_a_chained_sweep_records_join_jump_loops_and_writes_its_environment(make
     assert len(read_frames(grid)) == 2 * 7 - 2  # the longest tile's length; the shorter loop starts again
 
     environment = json.loads((result.output_dir / "environment.json").read_text())
-    fields = {"svd_batch", "git_revision", "python", "platform", "torch", "cuda", "cudnn", "diffusers",
-              "transformers", "triton", "flash_attn_4", "device", "gpu", "driver", "attention", "hardware", "written_at"}  # fmt: skip
+    fields = {"svd_batch", "git_revision", "python", "platform", "torch", "cuda", "cudnn", "diffusers", "transformers",
+              "triton", "flash_attn_4", "device", "gpu", "driver", "attention", "hardware", "written_at"}  # fmt: skip
     assert set(environment) == fields
     assert environment["hardware"]["name"] == "auto:cpu" and environment["torch"].startswith("2.")
     assert environment["attention"]["processors"] and environment["attention"]["spatial"] == "default"
