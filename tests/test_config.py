@@ -196,24 +196,29 @@ def test_auto_judges_by_free_memory_and_never_compiles_offloaded_profiles(compos
     assert on_cpu.name == "auto:cpu" and on_cpu.fast_paths == FastPaths() and on_cpu.compile_unet is CompileScope.none
 
 
-def test_plan_facts_find_cached_graphs_for_the_planned_shape(compose_cfg, cache_dir, tmp_path):
+def test_plan_facts_find_cached_graphs_for_the_planned_shape(compose_cfg, cache_dir, tmp_path, monkeypatch):
     from svd_batch.batch.manifest import read_manifest
     from svd_batch.batch.plan import model_identity
     from svd_batch.batch.runner import plan_facts
-    from svd_batch.engine.artifacts import ArtifactStore, environment_fields
+    from svd_batch.engine import artifacts
+    from svd_batch.engine.artifacts import ArtifactStore, attention_fields, environment_fields
 
     config = load_config(compose_cfg("output_dir=/tmp/x", "model=svd_xt", "model.init=random", f"cache_dir={tmp_path}"))
     rows = read_manifest(REPO / "svd_batch" / "samples" / "manifest.csv")
     facts = plan_facts(config, rows, {"seed": [0, 1]}, H100)
     assert facts.videos == 6 and facts.eager_s == pytest.approx(6 * 18.9) and not facts.compiled_cached
     store = ArtifactStore(tmp_path / "compiled" / "artifacts")
+    tag = resolve_hardware(config.hardware, H100, facts).fast_paths.tag()  # auto's: h100's
     fields = {
-        "model": model_identity(config.model, "float16"), "dtype": "float16",
-        "fast_paths": resolve_hardware(config.hardware, H100, facts).fast_paths.tag(),  # auto's: h100's
-        **environment_fields(H100.name), "shape": [2, 25, 8, 72, 128],
+        "model": model_identity(config.model, "float16"), "dtype": "float16", "fast_paths": tag,
+        **environment_fields(H100.name), **attention_fields(tag), "shape": [2, 25, 8, 72, 128],
     }  # fmt: skip
     store.write("unet-test", b"graph", {"function": "unet", **fields})
     assert plan_facts(config, rows, {"seed": [0, 1]}, H100).compiled_cached
+    version = artifacts.package_version
+    monkeypatch.setattr(artifacts, "package_version", lambda name: "4.0" if name == "flash-attn-4" else version(name))
+    assert fields["flash_attn_4"] != "4.0"  # built before FlashAttention-4 was installed: it would be built again
+    assert not plan_facts(config, rows, {"seed": [0, 1]}, H100).compiled_cached
     other_size = plan_facts(config, rows, {"seed": [0], "height": [512]}, H100)  # another shape: not cached
     assert not other_size.compiled_cached
 

@@ -144,14 +144,15 @@ def test_wandb_offline_logs_every_job_and_the_summary(make_config, two_images):
 def run_py_imports(arguments: list[str], timeout: int = 120) -> tuple[list[str], str]:
     """`python run.py ARGUMENTS` in a new Python (through runpy, in the repository): which of torch, diffusers,
     transformers and wandb it imported, and what it printed."""
-    code = (
-        "import runpy, sys\n"
+    code = (  # run.py ends its process itself (exit_now), after the atexit functions: the report is one
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print('imported:', sorted(\n"
+        "    m for m in ('torch', 'diffusers', 'transformers', 'wandb') if m in sys.modules)))\n"
         f"sys.argv = ['run.py', *{arguments!r}]\n"
         "try:\n"
         "    runpy.run_path('run.py', run_name='__main__')\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "print('imported:', sorted(m for m in ('torch', 'diffusers', 'transformers', 'wandb') if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-2000:]
