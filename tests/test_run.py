@@ -160,6 +160,22 @@ def run_py_imports(arguments: list[str], timeout: int = 120) -> tuple[list[str],
     return ast.literal_eval(imported), result.stdout
 
 
+def test_the_jobs_table_goes_to_wandb_before_the_report_is_made(make_config, two_images, monkeypatch):
+    """The tracking process writes the table (a media file per video) while this process makes the grids, index and
+    report: only the summary and W&B's own finish are left for the run's end."""
+    from svd_batch.batch import runner
+    from svd_batch.results import tracking
+
+    sent, send, make_report = [], tracking.Tracker._send, runner.make_report
+    monkeypatch.setattr(tracking.Tracker, "_send", lambda self, *args: sent.append(args[0]) or send(self, *args))
+    when_reported = []
+    monkeypatch.setattr(runner, "make_report", lambda *a: when_reported.append(list(sent)) or make_report(*a))
+    result = run(make_config(f"manifest={two_images}", "sweep=none", "tracking.mode=offline"))
+    assert when_reported[0][-1] == "log_table" and when_reported[0].count("log_job") == 2
+    assert sent[-2:] == ["log_report", "finish"] and sent.count("log_table") == 1
+    assert len(list(result.tracking_dir.glob("files/media/table/jobs_*.table.json"))) == 1  # logged once
+
+
 def test_wandb_runs_in_a_process_of_its_own(two_images, cache_dir, tmp_path):
     """The run's own interpreter never imports wandb (its start overlaps the model load on another core)."""
     out = tmp_path / "out"

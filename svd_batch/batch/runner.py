@@ -191,6 +191,7 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
                 tracker.add_config({"environment": environment})
                 claims.start()
                 records = batch.run_jobs(open_jobs)
+                tracker.log_table()  # W&B writes it while the grids, index and report are made
         except BaseException:  # Ctrl-C or a fatal error: stop the builders too
             if compiler:
                 compiler.close(wait=False)

@@ -58,6 +58,11 @@ class Tracker:
     def log_job(self, index: int, record: JobRecord, video: Path | None) -> None:
         self._send("log_job", index, record, video)
 
+    def log_table(self) -> None:
+        """The table of this run's jobs and the motion charts, sent once the jobs are done: the tracking process
+        writes them (a media file per video) while this one makes the grids, index and report."""
+        self._send("log_table")
+
     def log_report(self, grids: list[Path], gallery: Path | None) -> None:
         self._send("log_report", grids, gallery)
 
@@ -113,6 +118,7 @@ class WandbRun:
         self.cfg = cfg
         self.root = run_dir  # the output folder; record paths are relative to it
         self.rows: list[list[Any]] = []
+        self.table_logged = False
         import wandb
 
         self.wandb = wandb
@@ -188,10 +194,14 @@ class WandbRun:
                 plots[f"quality/motion_px_by_{name}"] = self.wandb.plot.scatter(data, name, "motion_px", title=title)
         return plots
 
-    def finish(self, summary: dict[str, Any]) -> None:
-        if self.rows:
+    def log_table(self) -> None:
+        if self.rows and not self.table_logged:
             table = self.wandb.Table(columns=TABLE_COLUMNS, data=self.rows, allow_mixed_types=True)
             self.run.log({"jobs": table, **self.motion_plots()})
+            self.table_logged = True
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        self.log_table()  # where the run ended before its jobs were done
         self.run.summary.update(summary)
         self.run.finish()
 
