@@ -105,6 +105,9 @@ def test_a_unet_asking_for_flash_attention_4_is_keyed_by_whether_it_is_installed
     missing, other = key(fa4), key(settings)
     installed["flash-attn-4"] = "4.0.0b36"
     assert key(fa4) != missing and key(settings) == other  # profiles without it keep their artifacts
+    temporal = dataclasses.replace(settings, fast_paths=FastPaths(temporal_attention=AttentionBackend.fa4))
+    assert compiled.key_fields(temporal, "unet", {}, signature)["flash_attn_4"] == "4.0.0b36"  # either kind
+    assert "flash_attn_4" not in compiled.key_fields(fa4, "vae_decoder", {}, signature)  # the decoder has none
     assert compiled.key_fields(fa4, "unet", {}, signature)["flash_attn_4"] == "4.0.0b36"
 
 

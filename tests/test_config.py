@@ -208,10 +208,10 @@ def test_plan_facts_find_cached_graphs_for_the_planned_shape(compose_cfg, cache_
     facts = plan_facts(config, rows, {"seed": [0, 1]}, H100)
     assert facts.videos == 6 and facts.eager_s == pytest.approx(6 * 18.9) and not facts.compiled_cached
     store = ArtifactStore(tmp_path / "compiled" / "artifacts")
-    tag = resolve_hardware(config.hardware, H100, facts).fast_paths.tag()  # auto's: h100's
+    paths = resolve_hardware(config.hardware, H100, facts).fast_paths  # auto's: h100's
     fields = {
-        "model": model_identity(config.model, "float16"), "dtype": "float16", "fast_paths": tag,
-        **environment_fields(H100.name), **attention_fields(tag), "shape": [2, 25, 8, 72, 128],
+        "model": model_identity(config.model, "float16"), "dtype": "float16", "fast_paths": paths.tag(),
+        **environment_fields(H100.name), **attention_fields(paths), "shape": [2, 25, 8, 72, 128],
     }  # fmt: skip
     store.write("unet-test", b"graph", {"function": "unet", **fields})
     assert plan_facts(config, rows, {"seed": [0, 1]}, H100).compiled_cached

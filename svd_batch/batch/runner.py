@@ -112,12 +112,13 @@ def plan_facts(config: Config, rows: list[ManifestRow], axes: dict, gpu: GpuInfo
     if hw.compile_artifacts and hw.compile_cache_dir:
         store = ArtifactStore(Path(hw.compile_cache_dir).expanduser() / "artifacts")
         dtype = "float16" if hw.dtype.value == "auto" else hw.dtype.value
+        paths = fast_paths_of(hw)
         fields = {
             "model": model_identity(config.model, dtype),
             "dtype": dtype,
-            "fast_paths": fast_paths_of(hw).tag(),
+            "fast_paths": paths.tag(),
             **environment_fields(gpu.name),
-            **attention_fields(fast_paths_of(hw).tag()),
+            **attention_fields(paths),
         }
         shapes = compiled_graph_shapes(params)["unet"]
         cached = all(store.find("unet", {**fields, "shape": list(shape)}) for shape in shapes)

@@ -23,7 +23,10 @@ import uuid
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from svd_batch.engine.hardware import FastPaths
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +65,10 @@ def environment_fields(device_name: str) -> dict[str, str]:
     }
 
 
-def attention_fields(fast_paths_tag: str) -> dict[str, str]:
-    """FlashAttention-4's installed version, for a UNet whose profile asks for it: where it is missing the graph is
+def attention_fields(paths: FastPaths) -> dict[str, str]:
+    """FlashAttention-4's installed version, for a UNet whose fast paths ask for it: where it is missing the graph is
     built with torch's attention instead, which is not the graph to load once it is installed."""
-    return {"flash_attn_4": package_version("flash-attn-4")} if "spatial=fa4" in fast_paths_tag.split(",") else {}
+    return {"flash_attn_4": package_version("flash-attn-4")} if paths.uses_flash_attention_4 else {}
 
 
 def artifact_key(function: str, fields: dict[str, Any]) -> str:

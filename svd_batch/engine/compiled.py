@@ -137,7 +137,8 @@ def key_fields(settings: CompileSettings, function: str, module_config: dict, si
         "signature": json.dumps(signature),
         **environment_fields(settings.device_name),
     }
-    fields.update(attention_fields(fields["fast_paths"]))
+    if FUNCTIONS[function][0] == "unet":
+        fields.update(attention_fields(settings.fast_paths))
     if signature and signature[0][0] == "tensor":
         fields["shape"] = list(signature[0][1])  # the main input's shape, for lookups by shape (hardware=auto)
     return fields

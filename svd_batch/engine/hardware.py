@@ -39,6 +39,11 @@ class FastPaths:
     temporal_convs_3d: bool = False  # with temporal_blocks_2d: the UNet's frame convolutions in channels-last-3d
     vae_convs_3d: bool = False  # with temporal_blocks_2d: the VAE decoder's likewise
 
+    @property
+    def uses_flash_attention_4(self) -> bool:
+        """Whether either attention kind asks for the optional FlashAttention-4 (svd_batch.engine.flash_attention)."""
+        return AttentionBackend.fa4 in (self.spatial_attention, self.temporal_attention)
+
     def tag(self) -> str:
         """A short description for logs and compiled-artifact keys."""
         temporal_2d = self.temporal_blocks_2d

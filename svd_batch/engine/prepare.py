@@ -60,7 +60,7 @@ def prepare_pipeline(
     if hw.forward_chunking:
         pipe.unet.enable_forward_chunking()
     whole_unet = hw.compile_unet is CompileScope.full
-    if hw.compile_cache_dir:  # FlashAttention-4 (spatial_attention=fa4) compiles its kernel once, then loads it
+    if hw.compile_cache_dir and hw.fast_paths.uses_flash_attention_4:  # compiled once, then loaded from there
         flash_attention.use_kernel_cache(Path(hw.compile_cache_dir).expanduser() / "flash_attention_4")
     if hw.fast_paths != FastPaths():
         # with artifacts, the kernels are checked by the process that builds them (or at a first eager call)

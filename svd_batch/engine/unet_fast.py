@@ -138,16 +138,11 @@ def backend_works(backend: AttentionBackend, device: torch.device, dtype: torch.
     """Whether this torch and device run `backend` for a frame-axis-like shape (cuDNN and flash need recent GPUs)."""
     if backend is AttentionBackend.default:
         return True
-    if backend is AttentionBackend.fa4:  # imported and loaded on a thread: the op's first call waits for it
-        if flash_attention.unavailable_reason(device):
-            return False
-        flash_attention.start_loading(device, dtype)
-        return True
     # laid out as the processor's views are: (batch, tokens, heads x dim) seen as (batch, heads, tokens, dim)
     q = torch.randn(3, 25, 2 * head_dim, device=device, dtype=dtype).view(3, 25, 2, head_dim).transpose(1, 2)
     try:
         out = attention(q, q, q, backend)
-    except Exception:  # any failure of the kernel here means: do not use it
+    except (RuntimeError, NotImplementedError):
         return False
     return torch.allclose(out.float(), F.scaled_dot_product_attention(q.float(), q.float(), q.float()), atol=1e-2)
 
@@ -199,12 +194,14 @@ def install(unet: torch.nn.Module, paths: FastPaths, check_kernels: bool = True)
     backends = {}
     for kind in ("temporal", "spatial"):
         backend = getattr(paths, f"{kind}_attention")
-        if not backend_works(backend, param.device, param.dtype, head_dim=64):
-            if backend is AttentionBackend.fa4:  # an optional package for some GPUs: the profile runs as without it
-                reason = flash_attention.unavailable_reason(param.device) or "its check failed"
+        if backend is AttentionBackend.fa4:  # an optional package for some GPUs: the profile runs as without it
+            if reason := flash_attention.unavailable_reason(param.device):
                 log.info("%s attention: FlashAttention-4 does not run here (%s); torch picks instead", kind, reason)
-            else:
-                log.warning("%s attention: the %s backend does not run here; torch picks instead", kind, backend.value)
+                backend = AttentionBackend.default
+            else:  # imported and loaded on a thread: the op's first call waits for it
+                flash_attention.start_loading(param.device, param.dtype)
+        elif not backend_works(backend, param.device, param.dtype, head_dim=64):
+            log.warning("%s attention: the %s backend does not run here; torch picks instead", kind, backend.value)
             backend = AttentionBackend.default
         backends[kind] = backend
 
