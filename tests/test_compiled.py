@@ -243,6 +243,53 @@ def test_a_run_prefetches_its_compiled_graphs_before_the_first_video(
     assert loaded.threadName == "artifact-load_0"
 
 
+def test_a_cold_run_starts_building_its_graphs_before_the_first_video_with_the_signatures_its_calls_have(
+    make_config, two_images, tmp_path, monkeypatch
+):
+    """The builds of the UNet and the VAE decoder start before the first video's calls, for exactly the signatures
+    those calls have (VideoGenerator.graph_arguments against a real call), and no call starts another."""
+    from svd_batch.batch.runner import run
+
+    events = []
+
+    class Building:  # a builder process that is still working when the run ends (its graph never takes over)
+        returncode = None
+
+        def poll(self):
+            return None
+
+        def terminate(self):
+            events.append(("stopped",))
+
+    def start(build, parallel):
+        events.append(("build", build.spec["function"], json.dumps(build.spec["signature"])))
+        build.process = Building()
+
+    real_call = compiled.CompiledCall.__call__
+
+    def call(self, *args):
+        events.append(("call", self.function, json.dumps([list(s) for s in compiled.signature_of(args)])))
+        return real_call(self, *args)
+
+    monkeypatch.setattr(compiled.Build, "start", start)
+    monkeypatch.setattr(Compiler, "wait", lambda self, timeout_s=None: True)  # the end of the run does not wait
+    monkeypatch.setattr(compiled.CompiledCall, "__call__", call)
+    config = make_config(
+        f"manifest={two_images}", "sweep=none", "hardware=cpu", "hardware.compile_unet=full",
+        "hardware.compile_vae=true", "hardware.compile_artifacts=true", "hardware.compile_backend=aot_eager",
+        "hardware.compile_background=true", "hardware.cross_attention_shortcut=true",
+        f"hardware.compile_cache_dir={tmp_path / 'compiled'}",
+    )  # fmt: skip
+    result = run(config)
+    assert [r.status for r in result.records] == ["ok", "ok"]
+    builds = [e[1:] for e in events if e[0] == "build"]
+    calls = [e[1:] for e in events if e[0] == "call"]
+    assert [function for function, _ in builds] == ["unet", "vae_decoder"]  # the first job's, the UNet's first
+    assert events.index(("build", *builds[-1])) < events.index(("call", *calls[0]))
+    assert set(calls) == set(builds)  # every call's signature was built ahead; none started a build of its own
+    assert events.count(("stopped",)) == 2
+
+
 def test_a_changed_key_is_not_served_by_an_existing_artifact(built):
     settings, meta, _ = built
     other = Compiler(dataclasses.replace(settings, fast_paths=FastPaths()))

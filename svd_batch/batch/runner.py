@@ -185,8 +185,7 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
                     hardware = offload_instead(exc, hardware, config, "placing the model")
                     pipe.to("cpu")
                     batch = BatchRunner(config, hardware, pipe, out, tracker, None, claims, done, grids)
-                if batch.compiler:  # the first video finds its compiled graphs loaded, or loading
-                    batch.compiler.prefetch(compiled_graph_shapes(job.params for job in open_jobs))
+                batch.start_compiling(open_jobs)  # the first video finds its graphs loaded, loading, or building
                 environment = describe_environment(hardware, batch.generator.pipe.unet)
                 save_environment(out.root, environment)
                 tracker.add_config({"environment": environment})

@@ -20,7 +20,7 @@ from svd_batch.batch.claims import Claims
 from svd_batch.batch.images import fit_image, load_image
 from svd_batch.batch.lookahead import Lookahead
 from svd_batch.batch.loop import JobLoop, describe_error
-from svd_batch.batch.plan import Job
+from svd_batch.batch.plan import Job, compiled_graph_shapes
 from svd_batch.batch.records import JobRecord, OutputFolder
 from svd_batch.config import CompileScope, Config, Placement, SampleParams, SvdBatchError
 from svd_batch.engine import accelerator
@@ -82,6 +82,21 @@ class BatchRunner:
         Each job's image and starting noise are prepared on a thread while the job before it renders."""
         with Lookahead(jobs, self.prepare) as inputs:
             return self.loop.run(jobs, lambda job: self.generate(job, inputs.take(job)), progress)
+
+    def start_compiling(self, jobs: list[Job]) -> None:
+        """Before the first video: loads the stored compiled graphs the jobs run through (on the loader thread), and
+        starts building the missing ones in the background, the first job's first."""
+        if self.compiler is None:
+            return
+        self.compiler.prefetch(compiled_graph_shapes(job.params for job in jobs))
+        distinct: dict[str, SampleParams] = {}  # the graphs' shapes decide their calls' arguments
+        for job in jobs:
+            shapes = compiled_graph_shapes([job.params])
+            distinct.setdefault(repr(sorted((kind, sorted(s)) for kind, s in shapes.items())), job.params)
+        for params in distinct.values():
+            for function, calls in self.generator.graph_arguments(params).items():
+                for args in calls:
+                    self.compiler.build_ahead(function, args)
 
     def prepare(self, job: Job) -> JobInputs:
         """The job's conditioning image, loaded and fitted, and its starting noise; a failure is kept for `generate`

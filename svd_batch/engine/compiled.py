@@ -201,7 +201,7 @@ class Build:
     def start(self, parallel: int) -> None:
         self.store.root.mkdir(parents=True, exist_ok=True)
         spec_path = self.store.root / f"{self.key}.spec.json"
-        spec_path.write_text(json.dumps(self.spec, indent=1))
+        spec_path.write_text(json.dumps({**self.spec, "started": time.time()}, indent=1))
         env = module_environment()
         # parallel builds share the CPU cores between their kernel-compiling workers
         env.setdefault("TORCHINDUCTOR_COMPILE_THREADS", str(max(1, (os.cpu_count() or 2) // parallel)))
@@ -268,6 +268,28 @@ class Compiler:
             return loaded
         if not self.settings.background:
             return self.build_here(call, key, fields, args)
+        self._start_build(call, key, fields, signature)
+        return None
+
+    def build_ahead(self, function: str, args: tuple) -> bool:
+        """Starts building `function`'s graph for `args` now, as the first call with them would (the calls a video
+        will make: svd_batch.engine.pipeline.VideoGenerator.graph_arguments), where builds run in the background and
+        no artifact for it is stored: the build starts with the run instead of at the first video's call, which came
+        28 s (UNet) and 47 s (VAE decoder) after a cold command's start on the H200 (`h200-2026-12-02f`). Returns
+        whether it started one."""
+        call = self.calls.get(function)
+        if call is None or not self.settings.background:
+            return False
+        signature = signature_of(args)
+        key, fields = self.key(call, signature)
+        if signature in call.requested or key in self._loading or self.store.meta(key) is not None:
+            return False  # requested, loading, or stored (a stored one that does not load is rebuilt at its call)
+        call.requested.add(signature)
+        self._start_build(call, key, fields, signature)
+        return True
+
+    def _start_build(self, call: CompiledCall, key: str, fields: dict[str, Any], signature: tuple) -> None:
+        """Queues the background build of `key` (once) and hands its result to `call` for `signature` when done."""
         if key not in self.waiting:
             spec = {
                 "key": key,
@@ -285,7 +307,6 @@ class Compiler:
                 self.store.log_path(key),
             )
         self.waiting[key][1].append((call, signature))
-        return None
 
     def key(self, call: CompiledCall, signature: tuple) -> tuple[str, dict[str, Any]]:
         fields = key_fields(self.settings, call.function, call.module_config, signature)
@@ -568,21 +589,29 @@ def build_from_spec(spec_path: Path) -> int:
     settings = _settings_from_json(spec["settings"])
     store = ArtifactStore(settings.store)
     key, function = spec["key"], spec["function"]
+    started = spec.get("started", time.time())  # when the run started this process
+
+    def note(message: str) -> None:  # where a build's time goes, beside compiling itself
+        print(f"{key}: {message} [{time.time() - started:.1f} s]", flush=True)
+
+    note("imports done")
     with store.building(key):
         if store.read(key) is not None:
-            print(f"{key}: already built by another process")
+            note("already built by another process")
             return 0
         kind = FUNCTIONS[function][0]
         module = remake_module(kind, spec["module_config"], settings)
         args = example_args(spec["signature"], settings.device)
-        print(f"{key}: compiling {function} for {spec['fields'].get('shape')}", flush=True)
+        note(f"compiling {function} for {spec['fields'].get('shape')}")
         compiled, meta = compile_function(function, module, args, settings)
-        started = time.perf_counter()
+        note(f"compiled in {meta['build_s']} s")
+        tuning = time.perf_counter()
         with torch.no_grad():  # inductor tunes each kernel's launch on its first run and caches the choice on disk:
             compiled(module, *args)  # done here, the run that loads this artifact starts at full speed
-        meta["tune_s"] = round(time.perf_counter() - started, 1)
+        meta["tune_s"] = round(time.perf_counter() - tuning, 1)
+        note(f"first run (kernels loaded and tuned) in {meta['tune_s']} s")
         meta = store.write(key, serialize(compiled), {**meta, "function": function, **spec["fields"]})
-        print(f"{key}: stored {meta['size'] / 2**20:.1f} MiB after {meta['build_s']} s", flush=True)
+        note(f"stored {meta['size'] / 2**20:.1f} MiB after {meta['build_s']} s compiling")
     return 0
 
 

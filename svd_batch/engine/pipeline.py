@@ -8,6 +8,7 @@ decode are timed separately. The generator knows nothing about manifests, files 
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -128,6 +129,37 @@ class VideoGenerator:
         scale = self.pipe.vae_scale_factor
         channels = self.pipe.unet.config.in_channels // 2  # the UNet also takes the image's latents
         return (1, params.num_frames, channels, params.height // scale, params.width // scale)
+
+    def graph_arguments(self, params: SampleParams) -> dict[str, list[tuple]]:
+        """What this pipeline's call for `params` passes to the UNet (at every step) and to the VAE decoder (once per
+        decode chunk), as zero tensors of the same shapes, dtypes and devices: their compiled graphs can be built
+        before a video gets there (svd_batch.engine.compiled.Compiler.build_ahead). tests/test_compiled.py checks them
+        against a real call's."""
+        pipe, device = self.pipe, self.device
+        dtype = pipe.image_encoder.dtype  # the call's latents, image latents and time ids take the embedding's dtype
+        guided = params.max_guidance_scale > 1
+        batch = 2 if guided else 1  # classifier-free guidance: unconditional and conditional halves
+        _, frames, _, height, width = self.latent_shape(params)
+        sample = torch.zeros(batch, frames, pipe.unet.config.in_channels, height, width, dtype=dtype, device=device)
+        scheduler = copy.deepcopy(pipe.scheduler)  # the pipeline's own keeps its state
+        scheduler.set_timesteps(params.num_inference_steps, device=device)
+        embedding = torch.zeros(batch, 1, pipe.image_encoder.config.projection_dim, dtype=dtype, device=device)
+        time_ids = pipe._get_add_time_ids(
+            params.fps - 1, params.motion_bucket_id, params.noise_aug_strength, dtype, 1, 1, guided
+        ).to(device)
+        unet = (sample, scheduler.timesteps[0], embedding, time_ids)
+        chunk = params.decode_chunk_size  # decode_latents' chunks: all this size, the last one what is left
+        sizes = sorted({min(chunk, frames - start) for start in range(0, frames, chunk)}, reverse=True)
+        latent, vae_dtype = pipe.vae.config.latent_channels, pipe.vae.dtype
+        decoder = [
+            (
+                torch.zeros(n, latent, height, width, dtype=vae_dtype, device=device),
+                torch.zeros(1, n, dtype=vae_dtype, device=device),  # the temporal decoder's image_only_indicator
+                n,
+            )
+            for n in sizes
+        ]
+        return {"unet": [unet], "vae_decoder": decoder}
 
     def generate(self, image: Image.Image, params: SampleParams, latents: torch.Tensor | None = None) -> Generation:
         """The job's video: one SVD call, or `params.segments` chained ones (svd_batch.engine.segments), each later
