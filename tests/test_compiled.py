@@ -261,8 +261,13 @@ def test_a_cold_run_starts_building_its_graphs_before_the_first_video_with_the_s
         def terminate(self):
             events.append(("stopped",))
 
+    real_submit = compiled.BuildQueue.submit
+
+    def submit(queue, key, spec, store):  # queued: two builders run at a time, the third starts when one is done
+        events.append(("build", spec["function"], json.dumps(spec["signature"])))
+        return real_submit(queue, key, spec, store)
+
     def start(build, parallel):
-        events.append(("build", build.spec["function"], json.dumps(build.spec["signature"])))
         build.process = Building()
 
     real_call = compiled.CompiledCall.__call__
@@ -271,6 +276,7 @@ def test_a_cold_run_starts_building_its_graphs_before_the_first_video_with_the_s
         events.append(("call", self.function, json.dumps([list(s) for s in compiled.signature_of(args)])))
         return real_call(self, *args)
 
+    monkeypatch.setattr(compiled.BuildQueue, "submit", submit)
     monkeypatch.setattr(compiled.Build, "start", start)
     monkeypatch.setattr(Compiler, "wait", lambda self, timeout_s=None: True)  # the end of the run does not wait
     monkeypatch.setattr(compiled.CompiledCall, "__call__", call)
@@ -278,16 +284,17 @@ def test_a_cold_run_starts_building_its_graphs_before_the_first_video_with_the_s
         f"manifest={two_images}", "sweep=none", "hardware=cpu", "hardware.compile_unet=full",
         "hardware.compile_vae=true", "hardware.compile_artifacts=true", "hardware.compile_backend=aot_eager",
         "hardware.compile_background=true", "hardware.cross_attention_shortcut=true",
-        f"hardware.compile_cache_dir={tmp_path / 'compiled'}",
+        f"hardware.compile_cache_dir={tmp_path / 'compiled'}", "sample.decode_chunk_size=3",
     )  # fmt: skip
     result = run(config)
     assert [r.status for r in result.records] == ["ok", "ok"]
     builds = [e[1:] for e in events if e[0] == "build"]
     calls = [e[1:] for e in events if e[0] == "call"]
-    assert [function for function, _ in builds] == ["unet", "vae_decoder"]  # the first job's, the UNet's first
+    # the UNet's first; the decoder's 8 frames in chunks of 3, 3 and 2
+    assert [function for function, _ in builds] == ["unet", "vae_decoder", "vae_decoder"]
     assert events.index(("build", *builds[-1])) < events.index(("call", *calls[0]))
     assert set(calls) == set(builds)  # every call's signature was built ahead; none started a build of its own
-    assert events.count(("stopped",)) == 2
+    assert events.count(("stopped",)) == 2  # the two builders still running; the queued one never started
 
 
 def test_a_changed_key_is_not_served_by_an_existing_artifact(built):

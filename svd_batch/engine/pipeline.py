@@ -148,7 +148,7 @@ class VideoGenerator:
             params.fps - 1, params.motion_bucket_id, params.noise_aug_strength, dtype, 1, 1, guided
         ).to(device)
         unet = (sample, scheduler.timesteps[0], embedding, time_ids)
-        chunk = params.decode_chunk_size  # decode_latents' chunks: all this size, the last one what is left
+        chunk = params.decode_chunk_size or frames  # decode_latents' chunks (None: all frames), the last one shorter
         sizes = sorted({min(chunk, frames - start) for start in range(0, frames, chunk)}, reverse=True)
         latent, vae_dtype = pipe.vae.config.latent_channels, pipe.vae.dtype
         decoder = [
