@@ -243,16 +243,14 @@ def test_a_run_prefetches_its_compiled_graphs_before_the_first_video(
     assert loaded.threadName == "artifact-load_0"
 
 
-def test_a_cold_run_starts_building_its_graphs_before_the_first_video_with_the_signatures_its_calls_have(
-    make_config, two_images, tmp_path, monkeypatch
-):
-    """The builds of the UNet and the VAE decoder start before the first video's calls, for exactly the signatures
-    those calls have (VideoGenerator.graph_arguments against a real call), and no call starts another."""
-    from svd_batch.batch.runner import run
-
+@pytest.fixture
+def build_events(monkeypatch) -> list[tuple]:
+    """("build", function, signature) for each background build a run submits, ("call", function, signature) for each
+    call of a compiled function, ("stopped",) for each builder stopped; the builders never finish (their graphs never
+    take over) and the run's end does not wait for them."""
     events = []
 
-    class Building:  # a builder process that is still working when the run ends (its graph never takes over)
+    class Building:
         returncode = None
 
         def poll(self):
@@ -261,16 +259,14 @@ def test_a_cold_run_starts_building_its_graphs_before_the_first_video_with_the_s
         def terminate(self):
             events.append(("stopped",))
 
-    real_submit = compiled.BuildQueue.submit
+    real_submit, real_call = compiled.BuildQueue.submit, compiled.CompiledCall.__call__
 
-    def submit(queue, key, spec, store):  # queued: two builders run at a time, the third starts when one is done
+    def submit(queue, key, spec, store):  # queued: two builders run at a time, the next starts when one is done
         events.append(("build", spec["function"], json.dumps(spec["signature"])))
         return real_submit(queue, key, spec, store)
 
     def start(build, parallel):
         build.process = Building()
-
-    real_call = compiled.CompiledCall.__call__
 
     def call(self, *args):
         events.append(("call", self.function, json.dumps([list(s) for s in compiled.signature_of(args)])))
@@ -278,23 +274,53 @@ def test_a_cold_run_starts_building_its_graphs_before_the_first_video_with_the_s
 
     monkeypatch.setattr(compiled.BuildQueue, "submit", submit)
     monkeypatch.setattr(compiled.Build, "start", start)
-    monkeypatch.setattr(Compiler, "wait", lambda self, timeout_s=None: True)  # the end of the run does not wait
+    monkeypatch.setattr(Compiler, "wait", lambda self, timeout_s=None: True)
     monkeypatch.setattr(compiled.CompiledCall, "__call__", call)
+    return events
+
+
+def cold_run(make_config, manifest: Path, cache: Path):
+    from svd_batch.batch.runner import run
+
     config = make_config(
-        f"manifest={two_images}", "sweep=none", "hardware=cpu", "hardware.compile_unet=full",
+        f"manifest={manifest}", "sweep=none", "hardware=cpu", "hardware.compile_unet=full",
         "hardware.compile_vae=true", "hardware.compile_artifacts=true", "hardware.compile_backend=aot_eager",
         "hardware.compile_background=true", "hardware.cross_attention_shortcut=true",
-        f"hardware.compile_cache_dir={tmp_path / 'compiled'}", "sample.decode_chunk_size=3",
+        f"hardware.compile_cache_dir={cache}", "sample.decode_chunk_size=3",
     )  # fmt: skip
     result = run(config)
     assert [r.status for r in result.records] == ["ok", "ok"]
-    builds = [e[1:] for e in events if e[0] == "build"]
-    calls = [e[1:] for e in events if e[0] == "call"]
+
+
+def test_a_cold_run_starts_building_its_graphs_before_the_first_video_with_the_signatures_its_calls_have(
+    make_config, two_images, tmp_path, build_events
+):
+    """The builds of the UNet and the VAE decoder start before the first video's calls, for exactly the signatures
+    those calls have (VideoGenerator.graph_arguments against a real call), and no call starts another."""
+    cold_run(make_config, two_images, tmp_path / "compiled")
+    builds = [e[1:] for e in build_events if e[0] == "build"]
+    calls = [e[1:] for e in build_events if e[0] == "call"]
     # the UNet's first; the decoder's 8 frames in chunks of 3, 3 and 2
     assert [function for function, _ in builds] == ["unet", "vae_decoder", "vae_decoder"]
-    assert events.index(("build", *builds[-1])) < events.index(("call", *calls[0]))
+    assert build_events.index(("build", *builds[-1])) < build_events.index(("call", *calls[0]))
     assert set(calls) == set(builds)  # every call's signature was built ahead; none started a build of its own
-    assert events.count(("stopped",)) == 2  # the two builders still running; the queued one never started
+    assert build_events.count(("stopped",)) == 2  # the two builders still running; the queued one never started
+
+
+def test_graphs_that_cannot_be_built_ahead_start_building_at_the_first_call(
+    make_config, two_images, tmp_path, build_events, monkeypatch, caplog
+):
+    from svd_batch.engine.pipeline import VideoGenerator
+
+    def no_arguments(self, params):
+        raise KeyError("projection_dim")
+
+    monkeypatch.setattr(VideoGenerator, "graph_arguments", no_arguments)
+    cold_run(make_config, two_images, tmp_path / "compiled")
+    assert "compiled graphs not built ahead (KeyError: 'projection_dim')" in caplog.text
+    first_call = next(i for i, e in enumerate(build_events) if e[0] == "call")
+    assert build_events[first_call + 1][:2] == ("build", "unet")  # the first call asked for it
+    assert {e[1] for e in build_events if e[0] == "build"} == {"unet", "vae_decoder"}
 
 
 def test_a_changed_key_is_not_served_by_an_existing_artifact(built):

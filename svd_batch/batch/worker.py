@@ -93,10 +93,14 @@ class BatchRunner:
         for job in jobs:
             shapes = compiled_graph_shapes([job.params])
             distinct.setdefault(repr(sorted((kind, sorted(s)) for kind, s in shapes.items())), job.params)
-        for params in distinct.values():
-            for function, calls in self.generator.graph_arguments(params).items():
-                for args in calls:
-                    self.compiler.build_ahead(function, args)
+        try:
+            for params in distinct.values():
+                for function, calls in self.generator.graph_arguments(params).items():
+                    for args in calls:
+                        self.compiler.build_ahead(function, args)
+        except Exception as exc:  # only sooner: the videos' own calls start what is still missing
+            reason = describe_error(exc)
+            log.warning("compiled graphs not built ahead (%s); they start building at the first video's calls", reason)
 
     def prepare(self, job: Job) -> JobInputs:
         """The job's conditioning image, loaded and fitted, and its starting noise; a failure is kept for `generate`
