@@ -88,11 +88,11 @@ class BatchRunner:
         starts building the missing ones in the background, the first job's first."""
         if self.compiler is None:
             return
-        self.compiler.prefetch(compiled_graph_shapes(job.params for job in jobs))
-        distinct: dict[str, SampleParams] = {}  # the graphs' shapes decide their calls' arguments
+        distinct: dict[tuple, SampleParams] = {}  # a job per set of graph shapes: they decide the calls' arguments
         for job in jobs:
             shapes = compiled_graph_shapes([job.params])
-            distinct.setdefault(repr(sorted((kind, sorted(s)) for kind, s in shapes.items())), job.params)
+            distinct.setdefault(tuple(tuple(sorted(s)) for s in shapes.values()), job.params)
+        self.compiler.prefetch(compiled_graph_shapes(distinct.values()))
         try:
             for params in distinct.values():
                 for function, calls in self.generator.graph_arguments(params).items():
