@@ -119,6 +119,9 @@ class HardwareConfig:
     compile_artifacts: bool = False
     # build missing artifacts in a separate process while the first videos render eagerly (false: wait for them)
     compile_background: bool = True
+    # with compile_artifacts: the whole UNet as this many consecutive graphs (1-4), built at once by as many
+    # processes, so that a cold start has it compiled sooner (svd_batch/engine/unet_parts.py)
+    compile_unet_parts: int = 1
     compile_backend: str = "inductor"  # torch.compile backend; "aot_eager" skips code generation (tests, debugging)
     inductor: dict[str, Any] = field(default_factory=dict)  # torch._inductor options for the compiled graphs
     # exact fast paths for the UNet (svd_batch/engine/unet_fast.py), each measured alone by the benchmark
@@ -397,6 +400,11 @@ def load_config(cfg: DictConfig) -> Config:
             problems.append(f"report.{axis}={name!r} is not a parameter; use one of {', '.join(REPORT_AXES)}")
     if not 0 <= config.shard.index < config.shard.count:
         problems.append(f"shard.index must be in 0..shard.count-1, got {config.shard.index} of {config.shard.count}")
+    if not 1 <= config.hardware.compile_unet_parts <= 4:
+        problems.append(
+            f"hardware.compile_unet_parts must be 1 to 4 (1 = the whole UNet as one graph), got "
+            f"{config.hardware.compile_unet_parts}"
+        )
     if config.hardware.step_cache_interval < 1:
         problems.append(
             f"hardware.step_cache_interval must be at least 1 (1 = exact), got {config.hardware.step_cache_interval}"

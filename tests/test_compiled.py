@@ -21,7 +21,7 @@ import torch
 
 from svd_batch.config import AttentionBackend
 from svd_batch.engine import artifacts, compiled
-from svd_batch.engine.artifacts import ArtifactStore, artifact_key
+from svd_batch.engine.artifacts import ArtifactStore, artifact_key, unet_graph_names
 from svd_batch.engine.compiled import Compiler, CompileSettings
 from svd_batch.engine.hardware import FastPaths
 from svd_batch.engine.models import build_tiny_pipeline
@@ -272,6 +272,7 @@ def build_events(monkeypatch) -> list[tuple]:
         events.append(("call", self.function, json.dumps([list(s) for s in compiled.signature_of(args)])))
         return real_call(self, *args)
 
+    monkeypatch.setattr(compiled, "default_build_limit", lambda: 2)
     monkeypatch.setattr(compiled.BuildQueue, "submit", submit)
     monkeypatch.setattr(compiled.Build, "start", start)
     monkeypatch.setattr(Compiler, "wait", lambda self, timeout_s=None: True)
@@ -279,14 +280,14 @@ def build_events(monkeypatch) -> list[tuple]:
     return events
 
 
-def cold_run(make_config, manifest: Path, cache: Path):
+def cold_run(make_config, manifest: Path, cache: Path, *overrides: str):
     from svd_batch.batch.runner import run
 
     config = make_config(
         f"manifest={manifest}", "sweep=none", "hardware=cpu", "hardware.compile_unet=full",
         "hardware.compile_vae=true", "hardware.compile_artifacts=true", "hardware.compile_backend=aot_eager",
         "hardware.compile_background=true", "hardware.cross_attention_shortcut=true",
-        f"hardware.compile_cache_dir={cache}", "sample.decode_chunk_size=3",
+        f"hardware.compile_cache_dir={cache}", "sample.decode_chunk_size=3", *overrides,
     )  # fmt: skip
     result = run(config)
     assert [r.status for r in result.records] == ["ok", "ok"]
@@ -305,6 +306,19 @@ def test_a_cold_run_starts_building_its_graphs_before_the_first_video_with_the_s
     assert build_events.index(("build", *builds[-1])) < build_events.index(("call", *calls[0]))
     assert set(calls) == set(builds)  # every call's signature was built ahead; none started a build of its own
     assert build_events.count(("stopped",)) == 2  # the two builders still running; the queued one never started
+
+
+def test_a_unet_in_parts_starts_a_build_a_part_before_the_first_video(make_config, two_images, tmp_path, build_events):
+    """Each part of the UNet is built by a builder of its own, for the UNet call's signature (the builder runs the
+    parts before its own to get its inputs), the parts first."""
+    cold_run(make_config, two_images, tmp_path / "compiled", "hardware.compile_unet_parts=3")
+    builds = [e[1:] for e in build_events if e[0] == "build"]
+    calls = {e[1:] for e in build_events if e[0] == "call"}
+    assert [function for function, _ in builds] == [*unet_graph_names(3), "vae_decoder", "vae_decoder"]
+    [unet_call] = [signature for function, signature in calls if function == "unet"]
+    assert {signature for function, signature in builds if function.startswith("unet")} == {unet_call}
+    first_call = next(i for i, e in enumerate(build_events) if e[0] == "call")
+    assert build_events.index(("build", *builds[-1])) < first_call
 
 
 def test_graphs_that_cannot_be_built_ahead_start_building_at_the_first_call(
@@ -454,7 +468,8 @@ def test_background_build_renders_eagerly_until_ready_and_concurrent_builders_bu
     compiler = Compiler(settings)
     compiler.install_unet(unet)
     assert torch.allclose(denoise(unet), expected, atol=1e-6)  # eager while the builder works
-    [(build, callers)] = compiler.waiting.values()
+    [build] = compiler.waiting.values()
+    [graph] = compiler.pending
     spec = settings.store / f"{build.key}.spec.json"
     second = subprocess.run(
         [sys.executable, "-m", "svd_batch.engine.compiled", str(spec)], cwd=REPO, capture_output=True, text=True
@@ -463,9 +478,64 @@ def test_background_build_renders_eagerly_until_ready_and_concurrent_builders_bu
     assert second.returncode == 0, second.stderr[-2000:]
     logs = build.store.log_path(build.key).read_text() + second.stdout
     assert logs.count("compiling unet") == 1 and "already built by another process" in logs
-    [(call, signature)] = callers
-    assert signature in call.loaded  # handed over: the next video runs the compiled graph
+    assert graph.signature in graph.call.loaded  # handed over: the next video runs the compiled graph
     assert torch.allclose(denoise(unet), expected, atol=1e-6)
+
+
+def test_a_unet_in_parts_is_built_in_the_background_a_part_a_builder_and_handed_over_whole(settings, monkeypatch):
+    """Each part's builder (here run in this process) remakes the UNet, runs the parts before its own for its inputs
+    and stores its graph; the call renders eagerly until every part is stored, then runs them one after the other.
+    A later process loads the parts and compiles nothing; a part that does not load is built again alone."""
+    settings = dataclasses.replace(settings, background=True)
+    built = []
+
+    class Finished:
+        returncode = 0
+
+        def poll(self):
+            return 0
+
+    def start(build, parallel):  # the builder's own code, run to its end at once
+        build.store.root.mkdir(parents=True, exist_ok=True)
+        spec_path = build.store.root / f"{build.key}.spec.json"
+        spec_path.write_text(json.dumps(build.spec))
+        assert compiled.build_from_spec(spec_path) == 0
+        built.append(build.spec["function"])
+        build.process = Finished()
+
+    monkeypatch.setattr(compiled.Build, "start", start)
+    unet = tiny_unet()
+    expected = denoise(unet)
+    compiler = Compiler(settings)
+    compiler.install_unet(unet, parts=2)
+    assert torch.allclose(denoise(unet), expected, atol=1e-6)  # eager: handed over between videos only
+    assert built == unet_graph_names(2) and not compiler.calls["unet"].loaded
+    compiler.poll()
+    [graph] = compiler.calls["unet"].loaded.values()
+    assert graph.__name__ == "run_parts" and torch.allclose(denoise(unet), expected, atol=1e-5)
+
+    monkeypatch.setattr(compiled, "compile_function", no_compiling)
+    later = Compiler(settings)
+    later.install_unet(tiny_unet(), parts=2)
+    assert torch.allclose(denoise(later.calls["unet"].module), expected, atol=1e-5)
+    store = ArtifactStore(settings.store)
+    keys = [store.find(name, {"shape": [2, 8, 8, 16, 16]})[0]["key"] for name in unet_graph_names(2)]
+    assert later.loaded_keys == keys
+
+    (settings.store / keys[1] / "artifact.bin").write_bytes(b"not a graph")
+    monkeypatch.undo()
+    monkeypatch.setattr(compiled.Build, "start", start)
+    built.clear()
+    third = Compiler(settings)
+    third.install_unet(tiny_unet(), parts=2)
+    assert torch.allclose(denoise(third.calls["unet"].module), expected, atol=1e-6)
+    assert built == ["unet_part2of2"]  # the first part loaded; the second is built again
+    third.poll()
+    assert torch.allclose(denoise(third.calls["unet"].module), expected, atol=1e-5)
+
+
+def test_builders_at_once_follow_the_cpu_cores():
+    assert [compiled.default_build_limit(cpus) for cpus in (1, 2, 8, 12, 16, 64)] == [2, 2, 2, 3, 4, 4]
 
 
 def test_ahead_of_time_compile_is_switched_on_where_torch_has_it_behind_a_flag(monkeypatch):

@@ -7,7 +7,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 
 from svd_batch.config import CompileScope, ConfigError, ExportFormat, ModelInit, Placement, load_config
 from svd_batch.engine.accelerator import GpuInfo
-from svd_batch.engine.hardware import FastPaths, PlanFacts, resolve_hardware
+from svd_batch.engine.hardware import FastPaths, PlanFacts, describe, resolve_hardware
 from tests.conftest import CONF_DIR, REPO
 
 GROUPS = {group: sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")) for group in ("model", "hardware", "sweep")}
@@ -73,6 +73,7 @@ def test_model_path_and_random_init(compose_cfg):
         ("sweep.grid.motion_bucket_id=[10,256]", "sweep.grid.motion_bucket_id must be in 0..255"),
         ("sweep.grid.seed=[]", "sweep.grid.seed is empty"),
         ("export.crf=60", "export.crf must be in 0..51"),
+        ("hardware.compile_unet_parts=5", "hardware.compile_unet_parts must be 1 to 4 (1 = the whole UNet as one"),
     ],
 )
 def test_out_of_range_values_are_refused_with_the_rule(compose_cfg, override, expected):
@@ -142,6 +143,10 @@ def test_fast_and_low_memory_profiles(compose_cfg, cache_dir):
     assert (fast.placement, fast.compile_unet, fast.compile_vae) == (Placement.resident, CompileScope.full, True)
     assert fast.compile_cache_dir == f"{cache_dir}/compiled"  # a named, persistent compile cache
     assert fast.compile_artifacts and fast.compile_background
+    assert fast.unet_graphs_in_parts and "compiled unet (full, 3 parts)" in describe(fast)
+    approximate = resolve_hardware(hardware(compose_cfg, "h100_fast"), gpu)  # step caching's own two graphs
+    assert approximate.compile_unet_parts == 3 and not approximate.unet_graphs_in_parts
+    assert "compiled unet (full)" in describe(approximate)
     low = resolve_hardware(hardware(compose_cfg, "lowvram"), gpu)
     assert (low.placement, low.forward_chunking, low.decode_chunk_size) == (Placement.model_offload, True, 2)
     assert low.compile_unet is CompileScope.none and low.compile_vae
@@ -201,7 +206,7 @@ def test_plan_facts_find_cached_graphs_for_the_planned_shape(compose_cfg, cache_
     from svd_batch.batch.plan import model_identity
     from svd_batch.batch.runner import plan_facts
     from svd_batch.engine import artifacts
-    from svd_batch.engine.artifacts import ArtifactStore, attention_fields, environment_fields
+    from svd_batch.engine.artifacts import ArtifactStore, attention_fields, environment_fields, unet_graph_names
 
     config = load_config(compose_cfg("output_dir=/tmp/x", "model=svd_xt", "model.init=random", f"cache_dir={tmp_path}"))
     rows = read_manifest(REPO / "svd_batch" / "samples" / "manifest.csv")
@@ -213,7 +218,12 @@ def test_plan_facts_find_cached_graphs_for_the_planned_shape(compose_cfg, cache_
         "model": model_identity(config.model, "float16"), "dtype": "float16", "fast_paths": paths.tag(),
         **environment_fields(H100.name), **attention_fields(paths), "shape": [2, 25, 8, 72, 128],
     }  # fmt: skip
-    store.write("unet-test", b"graph", {"function": "unet", **fields})
+    parts = unet_graph_names(config.hardware.compile_unet_parts)  # h100's UNet in parts: cached when all are
+    assert len(parts) == 3
+    for name in parts[:-1]:
+        store.write(f"{name}-test", b"graph", {"function": name, **fields})
+    assert not plan_facts(config, rows, {"seed": [0, 1]}, H100).compiled_cached
+    store.write(f"{parts[-1]}-test", b"graph", {"function": parts[-1], **fields})
     assert plan_facts(config, rows, {"seed": [0, 1]}, H100).compiled_cached
     version = artifacts.package_version
     monkeypatch.setattr(artifacts, "package_version", lambda name: "4.0" if name == "flash-attn-4" else version(name))

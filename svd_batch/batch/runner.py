@@ -38,7 +38,7 @@ from svd_batch.batch.plan import (
 from svd_batch.batch.records import JobRecord, OutputFolder, utc_timestamp
 from svd_batch.config import CompileScope, Config, ConfigError, ModelInit, Placement
 from svd_batch.engine.accelerator import GpuInfo, detect_gpu, probe_gpu
-from svd_batch.engine.artifacts import ArtifactStore, attention_fields, environment_fields
+from svd_batch.engine.artifacts import ArtifactStore, attention_fields, environment_fields, unet_graph_names
 from svd_batch.engine.hardware import Hardware, PlanFacts, describe, fast_paths_of, resolve_hardware
 from svd_batch.results.export import partial_name
 from svd_batch.results.report import GALLERY_NAME, GridBuilder, make_report
@@ -121,7 +121,8 @@ def plan_facts(config: Config, rows: list[ManifestRow], axes: dict, gpu: GpuInfo
             **attention_fields(paths),
         }
         shapes = compiled_graph_shapes(params)["unet"]
-        cached = all(store.find("unet", {**fields, "shape": list(shape)}) for shape in shapes)
+        graphs = unet_graph_names(hw.compile_unet_parts)  # step caching (approximate) is never auto's choice
+        cached = all(store.find(name, {**fields, "shape": list(shape)}) for shape in shapes for name in graphs)
     return PlanFacts(eager_s=per_video * len(params) if per_video else None, compiled_cached=cached, videos=len(params))
 
 

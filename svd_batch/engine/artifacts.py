@@ -65,6 +65,16 @@ def environment_fields(device_name: str) -> dict[str, str]:
     }
 
 
+def unet_part_name(index: int, parts: int) -> str:
+    """The stored name of part `index` (from 0) of a UNet compiled in `parts` (svd_batch.engine.unet_parts)."""
+    return f"unet_part{index + 1}of{parts}"
+
+
+def unet_graph_names(parts: int) -> list[str]:
+    """What a whole UNet compiled as `parts` graphs is stored as: "unet" itself, or each of its parts."""
+    return [unet_part_name(index, parts) for index in range(parts)] if parts > 1 else ["unet"]
+
+
 def attention_fields(paths: FastPaths) -> dict[str, str]:
     """FlashAttention-4's installed version, for a UNet whose fast paths ask for it: where it is missing the graph is
     built with torch's attention instead, which is not the graph to load once it is installed."""

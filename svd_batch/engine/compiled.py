@@ -37,8 +37,14 @@ from diffusers.models.unets.unet_spatio_temporal_condition import UNetSpatioTemp
 
 from svd_batch.child_process import module_command, module_environment
 from svd_batch.config import AttentionBackend, SvdBatchError
-from svd_batch.engine import step_cache
-from svd_batch.engine.artifacts import ArtifactStore, artifact_key, attention_fields, environment_fields
+from svd_batch.engine import step_cache, unet_parts
+from svd_batch.engine.artifacts import (
+    ArtifactStore,
+    artifact_key,
+    attention_fields,
+    environment_fields,
+    unet_graph_names,
+)
 from svd_batch.engine.hardware import FastPaths
 from svd_batch.engine.models import default_dtype
 from svd_batch.engine.unet_fast import check_fused_kernels, install, install_decoder
@@ -64,6 +70,18 @@ FUNCTIONS: dict[str, tuple[str, Callable]] = {
     "unet_shallow_step": ("unet", step_cache.shallow_step),
     "vae_decoder": ("vae", decoder_call),
 }
+# and the UNet's forward in consecutive parts (svd_batch.engine.unet_parts): unet_part1of3, ...
+
+
+def module_kind(function: str) -> str:
+    """Which module `function` takes first: "unet" or "vae"."""
+    return "unet" if unet_parts.parse_part_name(function) else FUNCTIONS[function][0]
+
+
+def function_of(function: str, module: torch.nn.Module) -> Callable:
+    """The Python function named `function`, for `module`'s structure (a UNet part's stages depend on it)."""
+    part = unet_parts.parse_part_name(function)
+    return unet_parts.part_function(module, *part) if part else FUNCTIONS[function][1]
 
 
 class CompileError(SvdBatchError):
@@ -130,14 +148,14 @@ def key_fields(settings: CompileSettings, function: str, module_config: dict, si
     fields = {
         "model": settings.model,
         "dtype": settings.dtype,
-        "fast_paths": settings.fast_paths.tag() if FUNCTIONS[function][0] == "unet" else settings.fast_paths.vae_tag(),
+        "fast_paths": settings.fast_paths.tag() if module_kind(function) == "unet" else settings.fast_paths.vae_tag(),
         "backend": settings.backend,
         "inductor": json.dumps(inductor_options(settings), sort_keys=True),
         "module_config": json.dumps(module_config, sort_keys=True, default=str),
         "signature": json.dumps(signature),
         **environment_fields(settings.device_name),
     }
-    if FUNCTIONS[function][0] == "unet":
+    if module_kind(function) == "unet":
         fields.update(attention_fields(settings.fast_paths))
     if signature and signature[0][0] == "tensor":
         fields["shape"] = list(signature[0][1])  # the main input's shape, for lookups by shape (hardware=auto)
@@ -149,12 +167,18 @@ def _config_of(module) -> dict:
     return {k: v for k, v in module.config.items() if not k.startswith("_")}
 
 
-class BuildQueue:
-    """Builder processes, at most `limit` at a time, one per key however many compilers want it (the benchmark's
-    profiles share one queue and several of them need the same VAE decoder)."""
+def default_build_limit(cpus: int | None = None) -> int:
+    """How many builders run at once: one per 4 CPU cores, 2 to 4 (the UNet's parts and a VAE decoder on a 16-core
+    machine). Each builder traces and lowers its graph on one core, and its kernels compile on the cores it gets."""
+    return max(2, min(4, (cpus or os.cpu_count() or 2) // 4))
 
-    def __init__(self, limit: int = 2):
-        self.limit = limit
+
+class BuildQueue:
+    """Builder processes, at most `limit` at a time in the order they were asked for, one per key however many
+    compilers want it (the benchmark's profiles share one queue and several of them need the same VAE decoder)."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit or default_build_limit()
         self.builds: dict[str, Build] = {}
 
     def submit(self, key: str, spec: dict[str, Any], store: ArtifactStore) -> Build:
@@ -225,7 +249,8 @@ class Compiler:
         self.settings = settings
         self.store = ArtifactStore(settings.store)
         self.queue = queue or BuildQueue()
-        self.waiting: dict[str, tuple[Build, list[tuple[CompiledCall, tuple]]]] = {}  # key -> build, its callers
+        self.waiting: dict[str, Build] = {}  # the background builds not handed over yet, by key
+        self.pending: list[PendingGraph] = []  # the calls' graphs that wait for them
         self.loaded_keys: list[str] = []
         self.calls: dict[str, CompiledCall] = {}  # installed, by function
         self._jit: dict[str, Callable] = {}
@@ -234,14 +259,20 @@ class Compiler:
 
     # --- installing ---------------------------------------------------------------------------------------------
 
-    def call(self, function: str, module: torch.nn.Module, config_source: Any) -> CompiledCall:
-        call = CompiledCall(self, function, module, _config_of(config_source))
+    def call(
+        self, function: str, module: torch.nn.Module, config_source: Any, parts: tuple[str, ...] | None = None
+    ) -> CompiledCall:
+        """`function(module, ...)` through its compiled graph; `parts`: the functions whose graphs, run one after the
+        other, make it (the UNet's parts); by default `function`'s own."""
+        call = CompiledCall(self, function, module, _config_of(config_source), parts or (function,))
         self.calls[function] = call
         return call
 
-    def install_unet(self, unet: torch.nn.Module) -> None:
-        """`unet(...)` dispatches to the compiled graph for its input signature, or runs eagerly until it exists."""
-        call = self.call("unet", unet, unet)
+    def install_unet(self, unet: torch.nn.Module, parts: int = 1) -> None:
+        """`unet(...)` dispatches to the compiled graph for its input signature, or runs eagerly until it exists.
+        With `parts` > 1, to the graphs of that many consecutive parts of its forward (svd_batch.engine.unet_parts),
+        built at once by as many builders."""
+        call = self.call("unet", unet, unet, tuple(unet_graph_names(parts)))
 
         def forward(self_, sample, timestep, encoder_hidden_states, added_time_ids, return_dict: bool = True):
             out = call(sample, timestep, encoder_hidden_states, added_time_ids)
@@ -260,57 +291,78 @@ class Compiler:
     # --- finding or building artifacts ---------------------------------------------------------------------------
 
     def request(self, call: CompiledCall, signature: tuple, args: tuple) -> Callable | None:
-        """The compiled function for this call and signature if its artifact exists (or, without background
-        builds, once built here); otherwise starts building it and returns None (the call runs eagerly)."""
-        key, fields = self.key(call, signature)
-        loaded = self.load(key)
-        if loaded is not None:
-            return loaded
-        if not self.settings.background:
-            return self.build_here(call, key, fields, args)
-        self._start_build(call, key, fields, signature)
-        return None
+        """The compiled function for this call and signature if its artifacts exist (or, without background
+        builds, once built here); otherwise starts building the missing ones and returns None (the call runs
+        eagerly)."""
+        keys = {function: self.key(call, signature, function) for function in call.parts}
+        compiled = {function: self.load(key) for function, (key, _) in keys.items()}
+        compiled = {function: graph for function, graph in compiled.items() if graph is not None}
+        missing = [function for function in call.parts if function not in compiled]
+        if missing and not self.settings.background:
+            for function in missing:
+                compiled[function] = self.build_here(call, function, *keys[function], args)
+        elif missing:
+            self._start_builds(call, signature, keys, missing, compiled)
+            return None
+        return call.assemble(compiled)
 
     def build_ahead(self, function: str, args: tuple) -> bool:
-        """Starts building `function`'s graph for `args` now, as the first call with them would (the calls a video
+        """Starts building `function`'s graphs for `args` now, as the first call with them would (the calls a video
         will make: svd_batch.engine.pipeline.VideoGenerator.graph_arguments), where builds run in the background and
-        no artifact for it is stored: the build starts with the run instead of at the first video's call, which came
-        28 s (UNet) and 47 s (VAE decoder) after a cold command's start on the H200 (`h200-2026-12-02f`). Returns
-        whether it started one."""
+        no artifact for them is stored: the builds start with the run instead of at the first video's call, which
+        came 28 s (UNet) and 47 s (VAE decoder) after a cold command's start on the H200 (`h200-2026-12-02f`).
+        Returns whether it started any."""
         call = self.calls.get(function)
         if call is None or not self.settings.background:
             return False
         signature = signature_of(args)
-        key, fields = self.key(call, signature)
-        if signature in call.requested or key in self._loading or self.store.meta(key) is not None:
-            return False  # requested, loading, or stored (a stored one that does not load is rebuilt at its call)
+        if signature in call.requested:
+            return False
+        keys = {function: self.key(call, signature, function) for function in call.parts}
+        missing = [f for f, (key, _) in keys.items() if key not in self._loading and self.store.meta(key) is None]
+        if not missing:
+            return False  # loading or stored: loaded at the first call (one that does not load is rebuilt then)
         call.requested.add(signature)
-        self._start_build(call, key, fields, signature)
+        self._start_builds(call, signature, keys, missing, {})
         return True
 
-    def _start_build(self, call: CompiledCall, key: str, fields: dict[str, Any], signature: tuple) -> None:
-        """Queues the background build of `key` (once) and hands its result to `call` for `signature` when done."""
-        if key not in self.waiting:
+    def _start_builds(
+        self,
+        call: CompiledCall,
+        signature: tuple,
+        keys: dict[str, tuple[str, dict[str, Any]]],
+        missing: list[str],
+        compiled: dict[str, Callable],
+    ) -> None:
+        """Queues the background builds of the `missing` parts of `call`'s graph for `signature` (each key once, for
+        any number of callers); `poll` hands the graph over once they are all done."""
+        for function in missing:
+            key, fields = keys[function]
+            if key in self.waiting:
+                continue
             spec = {
                 "key": key,
-                "function": call.function,
+                "function": function,
                 "fields": fields,
                 "module_config": call.module_config,
                 "signature": [list(s) for s in signature],
                 "settings": _settings_to_json(self.settings),
             }
-            self.waiting[key] = (self.queue.submit(key, spec, self.store), [])
+            self.waiting[key] = self.queue.submit(key, spec, self.store)
             log.info(
                 "compiling %s for %s in the background; videos render eagerly until it is ready (log: %s)",
-                call.function,
+                function,
                 _describe_signature(signature),
                 self.store.log_path(key),
             )
-        self.waiting[key][1].append((call, signature))
+        self.pending.append(PendingGraph(call, signature, {f: key for f, (key, _) in keys.items()}, compiled))
 
-    def key(self, call: CompiledCall, signature: tuple) -> tuple[str, dict[str, Any]]:
-        fields = key_fields(self.settings, call.function, call.module_config, signature)
-        return artifact_key(call.function, fields), fields
+    def key(self, call: CompiledCall, signature: tuple, function: str | None = None) -> tuple[str, dict[str, Any]]:
+        """The artifact key of `function` (by default the call's own; or one of its parts) for the call's
+        `signature`."""
+        function = function or call.function
+        fields = key_fields(self.settings, function, call.module_config, signature)
+        return artifact_key(function, fields), fields
 
     def prefetch(self, shapes: dict[str, set[tuple[int, ...]]]) -> list[str]:
         """Starts loading the stored artifacts of the installed calls whose main input has one of `shapes` (the
@@ -319,15 +371,16 @@ class Compiler:
         call (UNet 1.6-2.0 s, decoders 0.2-0.5 s each on the H200, while the main thread encodes the image or waits
         for the GPU). Returns the keys."""
         started = []
-        for function, call in self.calls.items():
-            fields = key_fields(self.settings, function, call.module_config, ())
-            del fields["signature"]  # found by shape: the rest of the signature is the call's to check, by key
-            kind = "unet" if FUNCTIONS[function][0] == "unet" else function  # step caching's graphs: the UNet's input
-            for shape in sorted(shapes.get(kind, ())):
-                for meta in self.store.find(function, {**fields, "shape": list(shape)}):
-                    if meta["key"] not in self._loading:
-                        self._loading[meta["key"]] = self._load_on_loader(meta["key"])
-                        started.append(meta["key"])
+        for call in self.calls.values():
+            for function in call.parts:
+                fields = key_fields(self.settings, function, call.module_config, ())
+                del fields["signature"]  # found by shape: the rest of the signature is the call's to check, by key
+                kind = "unet" if module_kind(function) == "unet" else function  # the UNet's graphs: its input's shape
+                for shape in sorted(shapes.get(kind, ())):
+                    for meta in self.store.find(function, {**fields, "shape": list(shape)}):
+                        if meta["key"] not in self._loading:
+                            self._loading[meta["key"]] = self._load_on_loader(meta["key"])
+                            started.append(meta["key"])
         return started
 
     def load(self, key: str) -> Callable | None:
@@ -371,18 +424,22 @@ class Compiler:
         log.info("loaded compiled %s in %.1f s", key, time.perf_counter() - started)
         return compiled
 
-    def build_here(self, call: CompiledCall, key: str, fields: dict[str, Any], args: tuple) -> Callable:
+    def build_here(
+        self, call: CompiledCall, function: str, key: str, fields: dict[str, Any], call_args: tuple
+    ) -> Callable:
+        """Compiles `function` (the call's own or one of its parts) in this process for the call's arguments."""
         with self.store.building(key):
             loaded = self.load(key)  # another process may have built it while this one waited
             if loaded is not None:
                 return loaded
-            log.info("compiling %s for %s (compile_background=false: this video waits)", call.function, key)
+            log.info("compiling %s for %s (compile_background=false: this video waits)", function, key)
             try:
-                compiled, meta = compile_function(call.function, call.module, args, self.settings)
+                args = function_inputs(function, call.module, call_args)
+                compiled, meta = compile_function(function, call.module, args, self.settings)
             except Exception as exc:
-                log.warning("compiling %s ahead of time failed (%s)", call.function, exc)
-                return self.jit(call.function, call.module)
-            self.store.write(key, serialize(compiled), {**meta, "function": call.function, **fields})
+                log.warning("compiling %s ahead of time failed (%s)", function, exc)
+                return self.jit(function, call.module)
+            self.store.write(key, serialize(compiled), {**meta, "function": function, **fields})
         self.loaded_keys.append(key)
         return compiled
 
@@ -394,33 +451,41 @@ class Compiler:
             log.warning("compiling %s in this process instead (later runs will try the artifact again)", function)
             options = inductor_options(self.settings) if self.settings.backend == "inductor" else None
             self._jit[function] = torch.compile(
-                FUNCTIONS[function][1], fullgraph=True, dynamic=False, backend=self.settings.backend, options=options
+                function_of(function, module),
+                fullgraph=True,
+                dynamic=False,
+                backend=self.settings.backend,
+                options=options,
             )
         return self._jit[function]
 
     # --- background builds ---------------------------------------------------------------------------------------
 
     def poll(self) -> None:
-        """Hands finished builds to their calls (called between videos, so no video mixes eager and compiled)."""
-        for key, (build, callers) in list(self.waiting.items()):
-            if not build.done:
-                continue
+        """Hands each graph whose builds are all done to its call (called between videos, so no video mixes eager
+        and compiled)."""
+        for key in [key for key, build in self.waiting.items() if build.done]:
             del self.waiting[key]
-            compiled = self.load(key)
-            if compiled is None:
-                log.warning(
-                    "building %s failed (exit %s). Last lines of %s:\n%s",
-                    key,
-                    build.process.returncode,
-                    self.store.log_path(key),
-                    _tail(self.store.log_path(key)),
-                )
-                compiled = self.jit(callers[0][0].function, callers[0][0].module)
-            else:
-                log.info("compiled %s is ready (built in %.0f s)", callers[0][0].function, time.time() - build.started)
-            for call, signature in callers:
-                call.loaded[signature] = compiled
+        for graph in [g for g in self.pending if not any(key in self.waiting for key in g.keys.values())]:
+            self.pending.remove(graph)
+            for function, key in graph.keys.items():
+                if function not in graph.compiled:
+                    compiled = self.load(key)
+                    graph.compiled[function] = self._failed(function, key, graph.call) if compiled is None else compiled
+            log.info("compiled %s is ready (asked for %.0f s ago)", graph.call.function, time.time() - graph.asked)
+            graph.call.loaded[graph.signature] = graph.call.assemble(graph.compiled)
         self.queue.start_ready()
+
+    def _failed(self, function: str, key: str, call: CompiledCall) -> Callable:
+        build = self.queue.builds.get(key)
+        log.warning(
+            "building %s failed (exit %s). Last lines of %s:\n%s",
+            key,
+            build.process.returncode if build and build.process else None,
+            self.store.log_path(key),
+            _tail(self.store.log_path(key)),
+        )
+        return self.jit(function, call.module)
 
     def used_artifacts(self) -> list[dict[str, Any]]:
         """Metadata of the artifacts this run loaded."""
@@ -445,8 +510,9 @@ class Compiler:
         if self.waiting and wait:
             log.info("finishing %d compiled graph(s) for later runs...", len(self.waiting))
             self.wait()
-        self.queue.cancel(build for build, _ in self.waiting.values())
+        self.queue.cancel(self.waiting.values())
         self.waiting.clear()
+        self.pending.clear()
         if self._loader is not None:  # a load under way finishes; one not started is dropped
             self._loader.shutdown(wait=True, cancel_futures=True)
             self._loader, self._loading = None, {}
@@ -476,17 +542,51 @@ def without_reserializable_copies():
         copy.deepcopy = original
 
 
-class CompiledCall:
-    """`function(module, *args)`, through the compiled graph of the args' signature once it is loaded."""
+@dataclass(eq=False)
+class PendingGraph:
+    """A call's compiled graph for one signature that waits for background builds of (some of) its parts."""
 
-    def __init__(self, compiler: Compiler, function: str, module: torch.nn.Module, module_config: dict):
+    call: CompiledCall
+    signature: tuple
+    keys: dict[str, str]  # each part's artifact key, by function
+    compiled: dict[str, Callable]  # the parts loaded so far
+    asked: float = field(default_factory=time.time)
+
+
+class CompiledCall:
+    """`function(module, *args)`, through the compiled graph of the args' signature once it is loaded (the graphs
+    of its `parts`, one after the other, where it is cut into parts)."""
+
+    def __init__(
+        self,
+        compiler: Compiler,
+        function: str,
+        module: torch.nn.Module,
+        module_config: dict,
+        parts: tuple[str, ...] | None = None,
+    ):
         self.compiler = compiler
         self.function = function
+        self.parts = parts or (function,)
         self.eager = FUNCTIONS[function][1]
         self.module = module
         self.module_config = module_config
         self.loaded: dict[tuple, Callable] = {}
         self.requested: set[tuple] = set()
+
+    def assemble(self, compiled: dict[str, Callable]) -> Callable:
+        """One function of (module, *args) from the parts' compiled functions: each part's outputs are the next
+        one's inputs."""
+        *earlier, last = (compiled[function] for function in self.parts)
+        if not earlier:
+            return last
+
+        def run_parts(module, *args):
+            for part in earlier:
+                args = part(module, *args)
+            return last(module, *args)
+
+        return run_parts
 
     def __call__(self, *args):
         signature = signature_of(args)
@@ -533,6 +633,13 @@ def _settings_from_json(plain: dict[str, Any]) -> CompileSettings:
 # --- compiling (here or in the builder process) ------------------------------------------------------------------
 
 
+def function_inputs(function: str, module: torch.nn.Module, call_args: tuple) -> tuple:
+    """What `function` is called with where its call is called with `call_args`: a UNet part's inputs come from the
+    parts before it (run here eagerly); any other function takes the call's own."""
+    part = unet_parts.parse_part_name(function)
+    return unet_parts.inputs_of_part(module, *part, *call_args) if part else call_args
+
+
 def compile_function(function: str, module: torch.nn.Module, args: tuple, settings: CompileSettings):
     """aot_compile `function(module, *args)` as one graph; returns it and the build's metadata."""
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(settings.inductor_cache))
@@ -545,7 +652,7 @@ def compile_function(function: str, module: torch.nn.Module, args: tuple, settin
     check_fused_kernels(module)
     started = time.perf_counter()
     compiled_fn = torch.compile(
-        FUNCTIONS[function][1], fullgraph=True, dynamic=False, backend=settings.backend, options=options
+        function_of(function, module), fullgraph=True, dynamic=False, backend=settings.backend, options=options
     )
     with torch.no_grad():
         compiled = compiled_fn.aot_compile(((module, *args), {}))
@@ -599,9 +706,8 @@ def build_from_spec(spec_path: Path) -> int:
         if store.read(key) is not None:
             note("already built by another process")
             return 0
-        kind = FUNCTIONS[function][0]
-        module = remake_module(kind, spec["module_config"], settings)
-        args = example_args(spec["signature"], settings.device)
+        module = remake_module(module_kind(function), spec["module_config"], settings)
+        args = function_inputs(function, module, example_args(spec["signature"], settings.device))
         note(f"compiling {function} for {spec['fields'].get('shape')}")
         compiled, meta = compile_function(function, module, args, settings)
         note(f"compiled in {meta['build_s']} s")

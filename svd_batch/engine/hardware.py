@@ -102,6 +102,7 @@ class Hardware:
     step_cache_guidance: bool = False
     compile_artifacts: bool = False
     compile_background: bool = True
+    compile_unet_parts: int = 1
     compile_backend: str = "inductor"
     inductor: dict[str, Any] = field(default_factory=dict)
     fast_paths: FastPaths = field(default_factory=FastPaths)
@@ -136,6 +137,16 @@ class Hardware:
     @property
     def compiles(self) -> bool:
         return self.compile_unet is not CompileScope.none or self.compile_vae
+
+    @property
+    def unet_graphs_in_parts(self) -> bool:
+        """Whether the whole UNet compiles as consecutive parts: saved artifacts of the exact forward only."""
+        return (
+            self.compile_unet_parts > 1
+            and self.compile_unet is CompileScope.full
+            and self.compile_artifacts
+            and self.step_cache_interval == 1
+        )
 
 
 def fast_paths_of(cfg: HardwareConfig) -> FastPaths:
@@ -229,6 +240,7 @@ def resolve_hardware(cfg: HardwareConfig, gpu: GpuInfo | None, plan: PlanFacts |
         step_cache_guidance=cfg.step_cache_guidance,
         compile_artifacts=cfg.compile_artifacts,
         compile_background=cfg.compile_background,
+        compile_unet_parts=cfg.compile_unet_parts,
         compile_backend=cfg.compile_backend,
         inductor=dict(cfg.inductor),
         vae_float32=cfg.vae_float32,
@@ -270,7 +282,8 @@ def describe(hw: Hardware) -> str:
         settings.append("vae float32")
     if hw.compile_unet is not CompileScope.none:
         mode = f", mode={hw.compile_mode}" if hw.compile_mode else ""
-        settings.append(f"compiled unet ({hw.compile_unet.value}{mode})")
+        parts = f", {hw.compile_unet_parts} parts" if hw.unet_graphs_in_parts else ""
+        settings.append(f"compiled unet ({hw.compile_unet.value}{mode}{parts})")
     if hw.compile_vae:
         settings.append("compiled vae decoder")
     if hw.compiles and hw.compile_artifacts:

@@ -83,7 +83,7 @@ def prepare_pipeline(
         )
         cache.install()
     elif whole_unet and compiler:
-        compiler.install_unet(pipe.unet)
+        compiler.install_unet(pipe.unet, hw.compile_unet_parts if hw.unet_graphs_in_parts else 1)
     elif whole_unet:
         pipe.unet = torch.compile(pipe.unet, fullgraph=hw.compile_fullgraph, **options)
     elif hw.compile_unet is CompileScope.blocks:

@@ -85,7 +85,7 @@ class StepCache:
         return (self.shallow(sample, timestep, encoder_hidden_states, added_time_ids, self.deep),)
 
 
-def _embed(unet, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states, added_time_ids):
+def embed_conditioning(unet, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states, added_time_ids):
     """UNetSpatioTemporalConditionModel.forward's preamble: time and micro-conditioning embeddings per frame."""
     batch, frames = sample.shape[:2]
     timesteps = timestep.reshape(-1)[:1].to(sample.device).expand(batch)
@@ -126,7 +126,7 @@ def full_step(unet, sample, timestep, encoder_hidden_states, added_time_ids) -> 
     """The UNet's own computation, also returning the last up block's input (latent sizes are multiples of 8,
     which the config enforces, so no upsample size is forwarded)."""
     batch, frames = sample.shape[:2]
-    emb, context, indicator = _embed(unet, sample, timestep, encoder_hidden_states, added_time_ids)
+    emb, context, indicator = embed_conditioning(unet, sample, timestep, encoder_hidden_states, added_time_ids)
     hidden, skips = _shallow_down(unet, sample.flatten(0, 1), emb, context, indicator)
     first = unet.down_blocks[0]
     if first.downsamplers is not None:
@@ -134,14 +134,14 @@ def full_step(unet, sample, timestep, encoder_hidden_states, added_time_ids) -> 
             hidden = downsampler(hidden)
         skips += (hidden,)
     for block in unet.down_blocks[1:]:
-        hidden, block_skips = block(**_block_inputs(block, hidden, emb, context, indicator))
+        hidden, block_skips = block(**block_inputs(block, hidden, emb, context, indicator))
         skips += block_skips
     hidden = unet.mid_block(
         hidden_states=hidden, temb=emb, encoder_hidden_states=context, image_only_indicator=indicator
     )
     for block in unet.up_blocks[:-1]:
         block_skips, skips = skips[-len(block.resnets) :], skips[: -len(block.resnets)]
-        hidden = block(res_hidden_states_tuple=block_skips, **_block_inputs(block, hidden, emb, context, indicator))
+        hidden = block(res_hidden_states_tuple=block_skips, **block_inputs(block, hidden, emb, context, indicator))
     out = _shallow_up(unet, hidden, skips, emb, context, indicator, batch, frames)
     return out, hidden
 
@@ -149,12 +149,12 @@ def full_step(unet, sample, timestep, encoder_hidden_states, added_time_ids) -> 
 def shallow_step(unet, sample, timestep, encoder_hidden_states, added_time_ids, deep) -> torch.Tensor:
     """Only the shallowest level, on top of `deep`, the last full step's input of the last up block."""
     batch, frames = sample.shape[:2]
-    emb, context, indicator = _embed(unet, sample, timestep, encoder_hidden_states, added_time_ids)
+    emb, context, indicator = embed_conditioning(unet, sample, timestep, encoder_hidden_states, added_time_ids)
     _, skips = _shallow_down(unet, sample.flatten(0, 1), emb, context, indicator)
     return _shallow_up(unet, deep, skips, emb, context, indicator, batch, frames)
 
 
-def _block_inputs(block: torch.nn.Module, hidden, emb, context, indicator) -> dict:
+def block_inputs(block: torch.nn.Module, hidden, emb, context, indicator) -> dict:
     inputs = {"hidden_states": hidden, "temb": emb, "image_only_indicator": indicator}
     if getattr(block, "has_cross_attention", False):
         inputs["encoder_hidden_states"] = context
