@@ -9,6 +9,7 @@ import copy
 import dataclasses
 import io
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -482,7 +483,9 @@ def test_background_build_renders_eagerly_until_ready_and_concurrent_builders_bu
     assert torch.allclose(denoise(unet), expected, atol=1e-6)
 
 
-def test_a_unet_in_parts_is_built_in_the_background_a_part_a_builder_and_handed_over_whole(settings, monkeypatch):
+def test_a_unet_in_parts_is_built_in_the_background_a_part_a_builder_and_handed_over_whole(
+    settings, monkeypatch, caplog
+):
     """Each part's builder (here run in this process) remakes the UNet, runs the parts before its own for its inputs
     and stores its graph; the call renders eagerly until every part is stored, then runs them one after the other.
     A later process loads the parts and compiles nothing; a part that does not load is built again alone."""
@@ -511,8 +514,12 @@ def test_a_unet_in_parts_is_built_in_the_background_a_part_a_builder_and_handed_
     assert torch.allclose(denoise(unet), expected, atol=1e-6)  # eager: handed over between videos only
     assert built == unet_graph_names(2) and not compiler.calls["unet"].loaded
     compiler.poll()
-    [graph] = compiler.calls["unet"].loaded.values()
-    assert graph.__name__ == "run_parts" and torch.allclose(denoise(unet), expected, atol=1e-5)
+    [(signature, graph)] = compiler.calls["unet"].loaded.items()
+    assert graph.__name__ == "run_parts" and not compiler.calls["unet"].ran
+    with caplog.at_level(logging.INFO, logger="svd_batch.engine.compiled"):
+        compiler.close()  # handed over but never run (the run ended): run once, so its kernels are tuned
+    assert compiler.calls["unet"].ran == {signature} and "tuned 1 compiled graph(s) for later runs" in caplog.text
+    assert torch.allclose(denoise(unet), expected, atol=1e-5)
 
     monkeypatch.setattr(compiled, "compile_function", no_compiling)
     later = Compiler(settings)

@@ -37,7 +37,7 @@ from diffusers.models.unets.unet_spatio_temporal_condition import UNetSpatioTemp
 
 from svd_batch.child_process import module_command, module_environment
 from svd_batch.config import AttentionBackend, SvdBatchError
-from svd_batch.engine import step_cache, unet_parts
+from svd_batch.engine import accelerator, step_cache, unet_parts
 from svd_batch.engine.artifacts import (
     ArtifactStore,
     artifact_key,
@@ -476,6 +476,28 @@ class Compiler:
             graph.call.loaded[graph.signature] = graph.call.assemble(graph.compiled)
         self.queue.start_ready()
 
+    def tune_unused(self) -> None:
+        """Runs once each graph handed over that no call ran (its builds ended with the run). A compiled graph's
+        first run picks each kernel's launch configuration, timing the candidates on the GPU, and inductor keeps the
+        choice in its cache: the next run's first video then runs at full speed. The builders do not do it: four of
+        them timing kernels at once beside the run's eager video slowed that video from 13.6 to 32.7 s
+        (benchmarks/h200-2026-12-02g); the run does it at its first compiled call, alone on the GPU."""
+        untuned = [
+            (call, signature, graph)
+            for call in self.calls.values()
+            for signature, graph in call.loaded.items()
+            if signature not in call.ran
+        ]
+        if not untuned:
+            return
+        started = time.perf_counter()
+        with torch.no_grad():
+            for call, signature, graph in untuned:
+                graph(call.module, *example_args(signature, self.settings.device))
+                call.ran.add(signature)
+        accelerator.synchronize(torch.device(self.settings.device))
+        log.info("tuned %d compiled graph(s) for later runs in %.1f s", len(untuned), time.perf_counter() - started)
+
     def _failed(self, function: str, key: str, call: CompiledCall) -> Callable:
         build = self.queue.builds.get(key)
         log.warning(
@@ -506,10 +528,12 @@ class Compiler:
         return not self.waiting
 
     def close(self, wait: bool = True) -> None:
-        """Lets running builds finish (the next run loads them), or stops them."""
+        """Lets running builds finish and tunes them (the next run loads them ready), or stops them."""
         if self.waiting and wait:
             log.info("finishing %d compiled graph(s) for later runs...", len(self.waiting))
             self.wait()
+        if wait:
+            self.tune_unused()
         self.queue.cancel(self.waiting.values())
         self.waiting.clear()
         self.pending.clear()
@@ -573,6 +597,7 @@ class CompiledCall:
         self.module_config = module_config
         self.loaded: dict[tuple, Callable] = {}
         self.requested: set[tuple] = set()
+        self.ran: set[tuple] = set()  # signatures run through a compiled graph (its kernels tuned)
 
     def assemble(self, compiled: dict[str, Callable]) -> Callable:
         """One function of (module, *args) from the parts' compiled functions: each part's outputs are the next
@@ -598,6 +623,7 @@ class CompiledCall:
                 self.loaded[signature] = compiled
         if compiled is None:
             return self.eager(self.module, *args)
+        self.ran.add(signature)
         return compiled(self.module, *args)
 
 
@@ -711,11 +737,7 @@ def build_from_spec(spec_path: Path) -> int:
         note(f"compiling {function} for {spec['fields'].get('shape')}")
         compiled, meta = compile_function(function, module, args, settings)
         note(f"compiled in {meta['build_s']} s")
-        tuning = time.perf_counter()
-        with torch.no_grad():  # inductor tunes each kernel's launch on its first run and caches the choice on disk:
-            compiled(module, *args)  # done here, the run that loads this artifact starts at full speed
-        meta["tune_s"] = round(time.perf_counter() - tuning, 1)
-        note(f"first run (kernels loaded and tuned) in {meta['tune_s']} s")
+        # not run here: its first run tunes its kernels on the GPU, which the run does alone (Compiler.tune_unused)
         meta = store.write(key, serialize(compiled), {**meta, "function": function, **spec["fields"]})
         note(f"stored {meta['size'] / 2**20:.1f} MiB after {meta['build_s']} s compiling")
     return 0
