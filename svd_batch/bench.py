@@ -47,7 +47,8 @@ from svd_batch.batch.worker import BatchRunner
 from svd_batch.config import Config, SampleParams, SvdBatchError, load_config
 from svd_batch.engine import accelerator
 from svd_batch.engine.accelerator import detect_gpu
-from svd_batch.engine.compiled import BuildQueue, Compiler
+from svd_batch.engine.builders import BuildQueue
+from svd_batch.engine.compiled import Compiler
 from svd_batch.engine.hardware import Hardware, resolve_hardware
 from svd_batch.engine.models import load_pipeline
 from svd_batch.engine.pipeline import FirstCallMarks, StageClock, call_arguments

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from svd_batch.config import AttentionBackend
-from svd_batch.engine import artifacts, compiled
+from svd_batch.engine import artifacts, builders, compiled
 from svd_batch.engine.artifacts import ArtifactStore, artifact_key, unet_graph_names
 from svd_batch.engine.compiled import Compiler, CompileSettings
 from svd_batch.engine.hardware import FastPaths
@@ -247,8 +247,8 @@ def test_a_run_prefetches_its_compiled_graphs_before_the_first_video(
 @pytest.fixture
 def build_events(monkeypatch) -> list[tuple]:
     """("build", function, signature) for each background build a run submits, ("call", function, signature) for each
-    call of a compiled function, ("stopped",) for each builder stopped; the builders never finish (their graphs never
-    take over) and the run's end does not wait for them."""
+    call of a compiled function, ("stopped",) for each builder stopped, ("standby", count) for builders asked to start
+    on standby; the builders never finish (their graphs never take over) and the run's end does not wait for them."""
     events = []
 
     class Building:
@@ -260,22 +260,26 @@ def build_events(monkeypatch) -> list[tuple]:
         def terminate(self):
             events.append(("stopped",))
 
-    real_submit, real_call = compiled.BuildQueue.submit, compiled.CompiledCall.__call__
+    real_submit, real_call = builders.BuildQueue.submit, compiled.CompiledCall.__call__
 
     def submit(queue, key, spec, store):  # queued: two builders run at a time, the next starts when one is done
         events.append(("build", spec["function"], json.dumps(spec["signature"])))
         return real_submit(queue, key, spec, store)
 
-    def start(build, parallel):
+    def start(build, parallel, standby=None):
         build.process = Building()
 
     def call(self, *args):
         events.append(("call", self.function, json.dumps([list(s) for s in compiled.signature_of(args)])))
         return real_call(self, *args)
 
-    monkeypatch.setattr(compiled, "default_build_limit", lambda: 2)
-    monkeypatch.setattr(compiled.BuildQueue, "submit", submit)
-    monkeypatch.setattr(compiled.Build, "start", start)
+    def start_standby(queue, count, log_path):  # none really started: the builds above never run
+        events.append(("standby", count))
+
+    monkeypatch.setattr(builders, "default_build_limit", lambda: 2)
+    monkeypatch.setattr(builders.BuildQueue, "start_standby", start_standby)
+    monkeypatch.setattr(builders.BuildQueue, "submit", submit)
+    monkeypatch.setattr(builders.Build, "start", start)
     monkeypatch.setattr(Compiler, "wait", lambda self, timeout_s=None: True)
     monkeypatch.setattr(compiled.CompiledCall, "__call__", call)
     return events
@@ -307,12 +311,14 @@ def test_a_cold_run_starts_building_its_graphs_before_the_first_video_with_the_s
     assert build_events.index(("build", *builds[-1])) < build_events.index(("call", *calls[0]))
     assert set(calls) == set(builds)  # every call's signature was built ahead; none started a build of its own
     assert build_events.count(("stopped",)) == 2  # the two builders still running; the queued one never started
+    assert build_events[0] == ("standby", 2)  # before the model loaded: one for the UNet, one for a decoder
 
 
 def test_a_unet_in_parts_starts_a_build_a_part_before_the_first_video(make_config, two_images, tmp_path, build_events):
     """Each part of the UNet is built by a builder of its own, for the UNet call's signature (the builder runs the
     parts before its own to get its inputs), the parts first."""
     cold_run(make_config, two_images, tmp_path / "compiled", "hardware.compile_unet_parts=3")
+    assert build_events[0] == ("standby", 4)  # a builder for each part and one for a decoder (at most 2 at once)
     builds = [e[1:] for e in build_events if e[0] == "build"]
     calls = {e[1:] for e in build_events if e[0] == "call"}
     assert [function for function, _ in builds] == [*unet_graph_names(3), "vae_decoder", "vae_decoder"]
@@ -320,6 +326,31 @@ def test_a_unet_in_parts_starts_a_build_a_part_before_the_first_video(make_confi
     assert {signature for function, signature in builds if function.startswith("unet")} == {unet_call}
     first_call = next(i for i, e in enumerate(build_events) if e[0] == "call")
     assert build_events.index(("build", *builds[-1])) < first_call
+
+
+def test_builders_start_on_standby_only_where_the_plans_unet_graphs_are_not_all_stored(built, make_config, two_images):
+    from svd_batch.batch.runner import make_plan, start_builders
+
+    settings, meta, _ = built
+
+    def plan(cache: Path):
+        config = make_config(
+            f"manifest={two_images}", "sweep=none", "hardware=cpu", "hardware.compile_unet=full",
+            "hardware.compile_artifacts=true", "hardware.compile_backend=aot_eager",
+            "hardware.cross_attention_shortcut=true", f"hardware.compile_cache_dir={cache}",
+        )  # fmt: skip
+        return config, make_plan(config)
+
+    config, stored = plan(settings.store.parent)  # the tiny UNet's graph is stored there
+    assert start_builders(config, stored.hardware, stored.jobs, None) is None
+    config, empty = plan(settings.store.parent / "elsewhere")
+    queue = start_builders(config, empty.hardware, empty.jobs, None)
+    try:
+        assert len(queue.standby) == 2 and all(process.poll() is None for process in queue.standby)
+    finally:
+        waiting = list(queue.standby)
+        queue.close_standby()  # no spec: they exit
+    assert [process.wait(timeout=120) for process in waiting] == [0, 0]
 
 
 def test_graphs_that_cannot_be_built_ahead_start_building_at_the_first_call(
@@ -466,10 +497,14 @@ def test_background_build_renders_eagerly_until_ready_and_concurrent_builders_bu
     settings = dataclasses.replace(settings, background=True)
     unet = tiny_unet()
     expected = denoise(unet)
-    compiler = Compiler(settings)
+    queue = builders.BuildQueue(limit=2)
+    queue.start_standby(1, settings.store / "standby.log")  # started before the build is asked for; it takes it
+    standby = queue.standby[0]
+    compiler = Compiler(settings, queue)
     compiler.install_unet(unet)
     assert torch.allclose(denoise(unet), expected, atol=1e-6)  # eager while the builder works
     [build] = compiler.waiting.values()
+    assert build.process is standby and not queue.standby
     [graph] = compiler.pending
     spec = settings.store / f"{build.key}.spec.json"
     second = subprocess.run(
@@ -479,6 +514,7 @@ def test_background_build_renders_eagerly_until_ready_and_concurrent_builders_bu
     assert second.returncode == 0, second.stderr[-2000:]
     logs = build.store.log_path(build.key).read_text() + second.stdout
     assert logs.count("compiling unet") == 1 and "already built by another process" in logs
+    assert "a builder on standby, ready" in logs
     assert graph.signature in graph.call.loaded  # handed over: the next video runs the compiled graph
     assert torch.allclose(denoise(unet), expected, atol=1e-6)
 
@@ -498,7 +534,7 @@ def test_a_unet_in_parts_is_built_in_the_background_a_part_a_builder_and_handed_
         def poll(self):
             return 0
 
-    def start(build, parallel):  # the builder's own code, run to its end at once
+    def start(build, parallel, standby=None):  # the builder's own code, run to its end at once
         build.store.root.mkdir(parents=True, exist_ok=True)
         spec_path = build.store.root / f"{build.key}.spec.json"
         spec_path.write_text(json.dumps(build.spec))
@@ -506,7 +542,7 @@ def test_a_unet_in_parts_is_built_in_the_background_a_part_a_builder_and_handed_
         built.append(build.spec["function"])
         build.process = Finished()
 
-    monkeypatch.setattr(compiled.Build, "start", start)
+    monkeypatch.setattr(builders.Build, "start", start)
     unet = tiny_unet()
     expected = denoise(unet)
     compiler = Compiler(settings)
@@ -531,7 +567,7 @@ def test_a_unet_in_parts_is_built_in_the_background_a_part_a_builder_and_handed_
 
     (settings.store / keys[1] / "artifact.bin").write_bytes(b"not a graph")
     monkeypatch.undo()
-    monkeypatch.setattr(compiled.Build, "start", start)
+    monkeypatch.setattr(builders.Build, "start", start)
     built.clear()
     third = Compiler(settings)
     third.install_unet(tiny_unet(), parts=2)
@@ -542,7 +578,7 @@ def test_a_unet_in_parts_is_built_in_the_background_a_part_a_builder_and_handed_
 
 
 def test_builders_at_once_follow_the_cpu_cores():
-    assert [compiled.default_build_limit(cpus) for cpus in (1, 2, 8, 12, 16, 64)] == [2, 2, 2, 3, 4, 4]
+    assert [builders.default_build_limit(cpus) for cpus in (1, 2, 8, 12, 16, 64)] == [2, 2, 2, 3, 4, 4]
 
 
 def test_ahead_of_time_compile_is_switched_on_where_torch_has_it_behind_a_flag(monkeypatch):

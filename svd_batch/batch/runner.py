@@ -39,7 +39,8 @@ from svd_batch.batch.records import JobRecord, OutputFolder, utc_timestamp
 from svd_batch.config import CompileScope, Config, ConfigError, ModelInit, Placement
 from svd_batch.engine.accelerator import GpuInfo, detect_gpu, probe_gpu
 from svd_batch.engine.artifacts import ArtifactStore, attention_fields, environment_fields, unet_graph_names
-from svd_batch.engine.hardware import Hardware, PlanFacts, describe, fast_paths_of, resolve_hardware
+from svd_batch.engine.builders import BuildQueue
+from svd_batch.engine.hardware import FastPaths, Hardware, PlanFacts, describe, fast_paths_of, resolve_hardware
 from svd_batch.results.export import partial_name
 from svd_batch.results.report import GALLERY_NAME, GridBuilder, make_report
 from svd_batch.results.summary import format_summary, summarize
@@ -110,20 +111,50 @@ def plan_facts(config: Config, rows: list[ManifestRow], axes: dict, gpu: GpuInfo
     per_video = estimate_seconds_per_job(params, reference)
     cached = False
     if hw.compile_artifacts and hw.compile_cache_dir:
-        store = ArtifactStore(Path(hw.compile_cache_dir).expanduser() / "artifacts")
         dtype = "float16" if hw.dtype.value == "auto" else hw.dtype.value
-        paths = fast_paths_of(hw)
-        fields = {
-            "model": model_identity(config.model, dtype),
-            "dtype": dtype,
-            "fast_paths": paths.tag(),
-            **environment_fields(gpu.name),
-            **attention_fields(paths),
-        }
-        shapes = compiled_graph_shapes(params)["unet"]
+        identity = model_identity(config.model, dtype)
         graphs = unet_graph_names(hw.compile_unet_parts)  # step caching (approximate) is never auto's choice
-        cached = all(store.find(name, {**fields, "shape": list(shape)}) for shape in shapes for name in graphs)
+        paths = fast_paths_of(hw)
+        cached = not missing_unet_graphs(hw.compile_cache_dir, identity, dtype, paths, gpu.name, graphs, params)
     return PlanFacts(eager_s=per_video * len(params) if per_video else None, compiled_cached=cached, videos=len(params))
+
+
+def missing_unet_graphs(
+    cache_dir: str, identity: str, dtype: str, paths: FastPaths, gpu_name: str, graphs: list[str], params: list
+) -> int:
+    """How many of the UNet's compiled graphs (`graphs` for each of the plan's shapes) have no stored artifact under
+    `cache_dir`, looked up without torch."""
+    store = ArtifactStore(Path(cache_dir).expanduser() / "artifacts")
+    fields = {
+        "model": identity,
+        "dtype": dtype,
+        "fast_paths": paths.tag(),
+        **environment_fields(gpu_name),
+        **attention_fields(paths),
+    }
+    shapes = compiled_graph_shapes(params)["unet"]
+    return sum(not store.find(name, {**fields, "shape": list(shape)}) for shape in shapes for name in graphs)
+
+
+def start_builders(config: Config, hardware: Hardware, jobs: list[Job], gpu: GpuInfo | None) -> BuildQueue | None:
+    """Compiled-graph builders on standby, where this run will build some of its UNet's graphs: started before this
+    process imports torch, they import it while the model loads (svd_batch.engine.builders). One for each missing
+    graph and one for a VAE decoder, up to the number that run at once."""
+    hw = hardware
+    if not (hw.compile_unet is CompileScope.full and hw.compile_artifacts and hw.compile_background) or (
+        hw.compile_mode or not hw.compile_cache_dir
+    ):
+        return None
+    identity = model_identity(config.model, hw.dtype)  # as the compiler keys its graphs
+    params = [job.params for job in jobs]
+    graphs = hw.unet_graphs
+    gpu_name = gpu.name if gpu else "cpu"
+    missing = missing_unet_graphs(hw.compile_cache_dir, identity, hw.dtype, hw.fast_paths, gpu_name, graphs, params)
+    if not missing:
+        return None
+    queue = BuildQueue()
+    queue.start_standby(missing + 1, Path(hw.compile_cache_dir).expanduser() / "artifacts" / "standby.log")
+    return queue
 
 
 def render(config: Config, plan: Plan, group: str | None, started: float) -> RunResult:
@@ -148,6 +179,7 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
         if plan.seconds_per_job is not None and open_jobs:
             log.info("estimated time: %s", format_duration(plan.seconds_per_job * len(open_jobs)))
 
+        builders = start_builders(config, hardware, open_jobs, plan.gpu) if open_jobs else None
         if open_jobs:  # torch, diffusers and transformers load here: dry runs and no-op resumes never pay for them
             from svd_batch.batch.worker import BatchRunner
             from svd_batch.engine.environment import describe_environment
@@ -172,7 +204,10 @@ def render(config: Config, plan: Plan, group: str | None, started: float) -> Run
                 log.info("model %s loaded in %.1f s", config.model.name, model_load_s)
 
         identity = model_identity(config.model, hardware.dtype)
-        compiler = make_compiler(hardware, identity, plan.gpu.name if plan.gpu else "cpu") if open_jobs else None
+        gpu_name = plan.gpu.name if plan.gpu else "cpu"
+        compiler = make_compiler(hardware, identity, gpu_name, builders) if open_jobs else None
+        if builders and compiler is None:  # no ahead-of-time compile here after all
+            builders.close_standby()
         records: list[JobRecord] = []
         grids = None  # each comparison grid is made once this worker has done all its jobs, while the rest render
         if config.report.grids:

@@ -19,7 +19,6 @@ import io
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 import types
@@ -35,7 +34,6 @@ from diffusers import AutoencoderKLTemporalDecoder, UNetSpatioTemporalConditionM
 from diffusers.models.autoencoders.autoencoder_kl_temporal_decoder import TemporalDecoder
 from diffusers.models.unets.unet_spatio_temporal_condition import UNetSpatioTemporalConditionOutput
 
-from svd_batch.child_process import module_command, module_environment
 from svd_batch.config import AttentionBackend, SvdBatchError
 from svd_batch.engine import accelerator, step_cache, unet_parts
 from svd_batch.engine.artifacts import (
@@ -45,6 +43,7 @@ from svd_batch.engine.artifacts import (
     environment_fields,
     unet_graph_names,
 )
+from svd_batch.engine.builders import STANDBY_FLAG, Build, BuildQueue
 from svd_batch.engine.hardware import FastPaths
 from svd_batch.engine.models import default_dtype
 from svd_batch.engine.unet_fast import check_fused_kernels, install, install_decoder
@@ -165,79 +164,6 @@ def key_fields(settings: CompileSettings, function: str, module_config: dict, si
 def _config_of(module) -> dict:
     """The constructor arguments (diffusers' private entries, like the folder it came from, are left out)."""
     return {k: v for k, v in module.config.items() if not k.startswith("_")}
-
-
-def default_build_limit(cpus: int | None = None) -> int:
-    """How many builders run at once: one per 4 CPU cores, 2 to 4 (the UNet's parts and a VAE decoder on a 16-core
-    machine). Each builder traces and lowers its graph on one core, and its kernels compile on the cores it gets."""
-    return max(2, min(4, (cpus or os.cpu_count() or 2) // 4))
-
-
-class BuildQueue:
-    """Builder processes, at most `limit` at a time in the order they were asked for, one per key however many
-    compilers want it (the benchmark's profiles share one queue and several of them need the same VAE decoder)."""
-
-    def __init__(self, limit: int | None = None):
-        self.limit = limit or default_build_limit()
-        self.builds: dict[str, Build] = {}
-
-    def submit(self, key: str, spec: dict[str, Any], store: ArtifactStore) -> Build:
-        build = self.builds.get(key)
-        if build is None or (build.done and build.process.returncode != 0):
-            build = self.builds[key] = Build(key, spec, store)
-        self.start_ready()
-        return build
-
-    def start_ready(self) -> None:
-        running = sum(b.running for b in self.builds.values())
-        for build in self.builds.values():
-            if running >= self.limit:
-                break
-            if build.process is None:
-                build.start(self.limit)
-                running += 1
-
-    def cancel(self, builds) -> None:
-        for build in builds:
-            if build.running:
-                build.process.terminate()
-            self.builds.pop(build.key, None)
-
-
-@dataclass(eq=False)
-class Build:
-    """One builder process: `python -m svd_batch.engine.compiled <key>.spec.json`."""
-
-    key: str
-    spec: dict[str, Any]
-    store: ArtifactStore
-    process: subprocess.Popen | None = None
-    started: float = 0.0
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    @property
-    def done(self) -> bool:
-        return self.process is not None and self.process.poll() is not None
-
-    def start(self, parallel: int) -> None:
-        self.store.root.mkdir(parents=True, exist_ok=True)
-        spec_path = self.store.root / f"{self.key}.spec.json"
-        spec_path.write_text(json.dumps({**self.spec, "started": time.time()}, indent=1))
-        env = module_environment()
-        # parallel builds share the CPU cores between their kernel-compiling workers
-        env.setdefault("TORCHINDUCTOR_COMPILE_THREADS", str(max(1, (os.cpu_count() or 2) // parallel)))
-        with self.store.log_path(self.key).open("w") as log_file:
-            self.process = subprocess.Popen(
-                module_command("svd_batch.engine.compiled", str(spec_path)),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,  # a Ctrl-C in the terminal reaches the run, which stops its builders
-            )
-        self.started = time.time()
 
 
 class Compiler:
@@ -535,6 +461,7 @@ class Compiler:
         if wait:
             self.tune_unused()
         self.queue.cancel(self.waiting.values())
+        self.queue.close_standby()
         self.waiting.clear()
         self.pending.clear()
         if self._loader is not None:  # a load under way finishes; one not started is dropped
@@ -743,6 +670,27 @@ def build_from_spec(spec_path: Path) -> int:
     return 0
 
 
+def standby() -> int:
+    """A builder started before its graph is known (svd_batch.engine.builders): with its imports done, it waits for
+    a spec's path on stdin and builds it, writing to that build's log; without one (the run ended), it exits."""
+    ready = time.time()
+    if torch.cuda.is_available():
+        torch.cuda.init()
+    line = sys.stdin.readline().strip()
+    if not line:
+        return 0
+    spec_path = Path(line)
+    spec = json.loads(spec_path.read_text())
+    log_path = ArtifactStore(Path(spec["settings"]["store"])).log_path(spec["key"])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    print(f"{spec['key']}: a builder on standby, ready {spec['started'] - ready:.1f} s before its spec", flush=True)
+    return build_from_spec(spec_path)
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    sys.exit(build_from_spec(Path(sys.argv[1])))
+    sys.exit(standby() if sys.argv[1] == STANDBY_FLAG else build_from_spec(Path(sys.argv[1])))

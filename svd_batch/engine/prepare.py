@@ -13,7 +13,8 @@ from diffusers import StableVideoDiffusionPipeline
 
 from svd_batch.config import CompileScope, Placement
 from svd_batch.engine import accelerator, conditioning, flash_attention, step_cache, temporal_blocks, unet_fast
-from svd_batch.engine.compiled import BuildQueue, Compiler, CompileSettings, aot_compile_available
+from svd_batch.engine.builders import BuildQueue
+from svd_batch.engine.compiled import Compiler, CompileSettings, aot_compile_available
 from svd_batch.engine.hardware import FastPaths, Hardware
 
 log = logging.getLogger(__name__)
