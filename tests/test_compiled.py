@@ -262,9 +262,9 @@ def build_events(monkeypatch) -> list[tuple]:
 
     real_submit, real_call = builders.BuildQueue.submit, compiled.CompiledCall.__call__
 
-    def submit(queue, key, spec, store):  # queued: two builders run at a time, the next starts when one is done
+    def submit(queue, key, spec, store, later=False):  # two builders run at a time, the next when one is done
         events.append(("build", spec["function"], json.dumps(spec["signature"])))
-        return real_submit(queue, key, spec, store)
+        return real_submit(queue, key, spec, store, later)
 
     def start(build, parallel, standby=None):
         build.process = Building()
@@ -316,12 +316,13 @@ def test_a_cold_run_starts_building_its_graphs_before_the_first_video_with_the_s
 
 def test_a_unet_in_parts_starts_a_build_a_part_before_the_first_video(make_config, two_images, tmp_path, build_events):
     """Each part of the UNet is built by a builder of its own, for the UNet call's signature (the builder runs the
-    parts before its own to get its inputs), the parts first."""
+    parts before its own to get its inputs), the parts first; the whole UNet's graph is asked for too, for later."""
     cold_run(make_config, two_images, tmp_path / "compiled", "hardware.compile_unet_parts=3")
-    assert build_events[0] == ("standby", 4)  # a builder for each part and one for a decoder (at most 2 at once)
+    assert build_events[0] == ("standby", 5)  # a builder for each part, the whole UNet and a decoder (2 at once)
     builds = [e[1:] for e in build_events if e[0] == "build"]
     calls = {e[1:] for e in build_events if e[0] == "call"}
-    assert [function for function, _ in builds] == [*unet_graph_names(3), "vae_decoder", "vae_decoder"]
+    # the parts, then the whole UNet (for later videos and runs: started after the decoders), then the decoders
+    assert [function for function, _ in builds] == [*unet_graph_names(3), "unet", "vae_decoder", "vae_decoder"]
     [unet_call] = [signature for function, signature in calls if function == "unet"]
     assert {signature for function, signature in builds if function.startswith("unet")} == {unet_call}
     first_call = next(i for i, e in enumerate(build_events) if e[0] == "call")
@@ -459,7 +460,7 @@ def test_graphs_are_compiled_with_the_options_that_make_loading_them_cheap(setti
         Compiler(settings).jit("unet", tiny_unet())  # also when compiled in this process
     for options in seen:  # the profile's options kept
         assert options["static_launch_user_defined_triton_kernels"] is True and options["coordinate_descent_tuning"]
-        assert options["dynamic_scale_rblock"] is False
+        assert options["dynamic_scale_rblock"] is False and options["triton.autotune_pointwise"] is False
     profile_says = dataclasses.replace(settings, inductor={"dynamic_scale_rblock": True})
     assert compiled.inductor_options(profile_says)["dynamic_scale_rblock"] is True  # a profile can turn one back on
 
@@ -519,62 +520,68 @@ def test_background_build_renders_eagerly_until_ready_and_concurrent_builders_bu
     assert torch.allclose(denoise(unet), expected, atol=1e-6)
 
 
-def test_a_unet_in_parts_is_built_in_the_background_a_part_a_builder_and_handed_over_whole(
+def test_a_cold_unet_in_parts_takes_over_part_by_part_then_whole_and_later_runs_load_it_whole(
     settings, monkeypatch, caplog
 ):
-    """Each part's builder (here run in this process) remakes the UNet, runs the parts before its own for its inputs
-    and stores its graph; the call renders eagerly until every part is stored, then runs them one after the other.
-    A later process loads the parts and compiles nothing; a part that does not load is built again alone."""
+    """Cold: each part's builder (here run in this process, to its end, when started) remakes the UNet, runs the
+    parts before its own for its inputs and stores its graph; the parts take over once all are stored, and the whole
+    UNet's graph (queued after them, for later) once it is. A later run loads the whole graph and compiles nothing;
+    one that finds only the parts runs them and builds the whole graph again."""
     settings = dataclasses.replace(settings, background=True)
-    built = []
+    built, held = [], []
 
-    class Finished:
-        returncode = 0
+    class Process:
+        def __init__(self, done):
+            self.returncode = 0 if done else None
 
         def poll(self):
-            return 0
+            return self.returncode
 
-    def start(build, parallel, standby=None):  # the builder's own code, run to its end at once
+    def start(build, parallel, standby=None):  # the builder's own code, run now; the whole UNet's held back
         build.store.root.mkdir(parents=True, exist_ok=True)
         spec_path = build.store.root / f"{build.key}.spec.json"
         spec_path.write_text(json.dumps(build.spec))
         assert compiled.build_from_spec(spec_path) == 0
         built.append(build.spec["function"])
-        build.process = Finished()
+        build.process = Process(done=build.spec["function"] != "unet")
+        if build.spec["function"] == "unet":
+            held.append(build.process)
 
     monkeypatch.setattr(builders.Build, "start", start)
     unet = tiny_unet()
     expected = denoise(unet)
     compiler = Compiler(settings)
     compiler.install_unet(unet, parts=2)
+    call = compiler.calls["unet"]
     assert torch.allclose(denoise(unet), expected, atol=1e-6)  # eager: handed over between videos only
-    assert built == unet_graph_names(2) and not compiler.calls["unet"].loaded
+    assert built == [*unet_graph_names(2), "unet"] and not call.loaded
+    compiler.poll()  # the parts' builders are done; the whole graph's is still running
+    [(signature, parts)] = call.loaded.items()
+    assert parts.__name__ == "run_parts" and call.loaded_rank == {signature: 1}
+    assert torch.allclose(denoise(unet), expected, atol=1e-5) and call.ran == {signature}
+    held[0].returncode = 0
     compiler.poll()
-    [(signature, graph)] = compiler.calls["unet"].loaded.items()
-    assert graph.__name__ == "run_parts" and not compiler.calls["unet"].ran
+    assert call.loaded[signature] is not parts and call.loaded_rank == {signature: 0} and not call.ran
     with caplog.at_level(logging.INFO, logger="svd_batch.engine.compiled"):
         compiler.close()  # handed over but never run (the run ended): run once, so its kernels are tuned
-    assert compiler.calls["unet"].ran == {signature} and "tuned 1 compiled graph(s) for later runs" in caplog.text
-    assert torch.allclose(denoise(unet), expected, atol=1e-5)
+    assert call.ran == {signature} and "tuned 1 compiled graph(s) for later runs" in caplog.text
 
     monkeypatch.setattr(compiled, "compile_function", no_compiling)
     later = Compiler(settings)
     later.install_unet(tiny_unet(), parts=2)
     assert torch.allclose(denoise(later.calls["unet"].module), expected, atol=1e-5)
     store = ArtifactStore(settings.store)
-    keys = [store.find(name, {"shape": [2, 8, 8, 16, 16]})[0]["key"] for name in unet_graph_names(2)]
-    assert later.loaded_keys == keys
+    [whole] = store.find("unet", {"shape": [2, 8, 8, 16, 16]})
+    assert later.loaded_keys == [whole["key"]]  # one graph, not the parts
 
-    (settings.store / keys[1] / "artifact.bin").write_bytes(b"not a graph")
+    store.remove(whole["key"])
     monkeypatch.undo()
     monkeypatch.setattr(builders.Build, "start", start)
     built.clear()
     third = Compiler(settings)
     third.install_unet(tiny_unet(), parts=2)
-    assert torch.allclose(denoise(third.calls["unet"].module), expected, atol=1e-6)
-    assert built == ["unet_part2of2"]  # the first part loaded; the second is built again
-    third.poll()
     assert torch.allclose(denoise(third.calls["unet"].module), expected, atol=1e-5)
+    assert third.calls["unet"].loaded_rank == {signature: 1} and built == ["unet"]  # the parts run; whole builds
 
 
 def test_builders_at_once_follow_the_cpu_cores():

@@ -225,12 +225,27 @@ def test_plan_facts_find_cached_graphs_for_the_planned_shape(compose_cfg, cache_
     assert not plan_facts(config, rows, {"seed": [0, 1]}, H100).compiled_cached
     store.write(f"{parts[-1]}-test", b"graph", {"function": parts[-1], **fields})
     assert plan_facts(config, rows, {"seed": [0, 1]}, H100).compiled_cached
+    for name in parts:
+        store.remove(f"{name}-test")
+    store.write("unet-test", b"graph", {"function": "unet", **fields})  # or the whole UNet's graph
+    assert plan_facts(config, rows, {"seed": [0, 1]}, H100).compiled_cached
     version = artifacts.package_version
     monkeypatch.setattr(artifacts, "package_version", lambda name: "4.0" if name == "flash-attn-4" else version(name))
     assert fields["flash_attn_4"] != "4.0"  # built before FlashAttention-4 was installed: it would be built again
     assert not plan_facts(config, rows, {"seed": [0, 1]}, H100).compiled_cached
     other_size = plan_facts(config, rows, {"seed": [0], "height": [512]}, H100)  # another shape: not cached
     assert not other_size.compiled_cached
+
+
+def test_a_cold_start_builds_the_quickest_way_and_the_preferred_one():
+    from svd_batch.batch.runner import builds_for_shape
+    from svd_batch.engine.artifacts import unet_graph_choices
+
+    graphs = unet_graph_choices(3)  # the whole UNet preferred; its 3 parts quickest to build
+    assert graphs == [["unet"], ["unet_part1of3", "unet_part2of3", "unet_part3of3"]]
+    assert builds_for_shape(graphs, [False, False]) == 4  # the parts now, the whole graph for later
+    assert builds_for_shape(graphs, [False, True]) == 1 and builds_for_shape(graphs, [True, False]) == 0
+    assert builds_for_shape(unet_graph_choices(1), [False]) == 1
 
 
 def test_multirun_values_that_change_the_pixels_change_the_job_ids(compose_cfg, monkeypatch):

@@ -38,7 +38,7 @@ from svd_batch.batch.plan import (
 from svd_batch.batch.records import JobRecord, OutputFolder, utc_timestamp
 from svd_batch.config import CompileScope, Config, ConfigError, ModelInit, Placement
 from svd_batch.engine.accelerator import GpuInfo, detect_gpu, probe_gpu
-from svd_batch.engine.artifacts import ArtifactStore, attention_fields, environment_fields, unet_graph_names
+from svd_batch.engine.artifacts import ArtifactStore, attention_fields, environment_fields, unet_graph_choices
 from svd_batch.engine.builders import BuildQueue
 from svd_batch.engine.hardware import FastPaths, Hardware, PlanFacts, describe, fast_paths_of, resolve_hardware
 from svd_batch.results.export import partial_name
@@ -113,17 +113,19 @@ def plan_facts(config: Config, rows: list[ManifestRow], axes: dict, gpu: GpuInfo
     if hw.compile_artifacts and hw.compile_cache_dir:
         dtype = "float16" if hw.dtype.value == "auto" else hw.dtype.value
         identity = model_identity(config.model, dtype)
-        graphs = unet_graph_names(hw.compile_unet_parts)  # step caching (approximate) is never auto's choice
+        graphs = unet_graph_choices(hw.compile_unet_parts)  # step caching (approximate) is never auto's choice
         paths = fast_paths_of(hw)
-        cached = not missing_unet_graphs(hw.compile_cache_dir, identity, dtype, paths, gpu.name, graphs, params)
+        stored = stored_unet_graphs(hw.compile_cache_dir, identity, dtype, paths, gpu.name, graphs, params)
+        cached = all(any(choices) for choices in stored)  # a compiled UNet for every shape, whichever way it is kept
     return PlanFacts(eager_s=per_video * len(params) if per_video else None, compiled_cached=cached, videos=len(params))
 
 
-def missing_unet_graphs(
-    cache_dir: str, identity: str, dtype: str, paths: FastPaths, gpu_name: str, graphs: list[str], params: list
-) -> int:
-    """How many of the UNet's compiled graphs (`graphs` for each of the plan's shapes) have no stored artifact under
-    `cache_dir`, looked up without torch."""
+def stored_unet_graphs(
+    cache_dir: str, identity: str, dtype: str, paths: FastPaths, gpu_name: str, graphs: list[list[str]], params: list
+) -> list[list[bool]]:
+    """For each of the plan's UNet shapes, which of the ways `graphs` to keep its compiled UNet (each a list of
+    compiled functions, svd_batch.engine.artifacts.unet_graph_choices) are wholly stored under `cache_dir`, looked up
+    without torch."""
     store = ArtifactStore(Path(cache_dir).expanduser() / "artifacts")
     fields = {
         "model": identity,
@@ -132,28 +134,45 @@ def missing_unet_graphs(
         **environment_fields(gpu_name),
         **attention_fields(paths),
     }
-    shapes = compiled_graph_shapes(params)["unet"]
-    return sum(not store.find(name, {**fields, "shape": list(shape)}) for shape in shapes for name in graphs)
+    shapes = sorted(compiled_graph_shapes(params)["unet"])
+    return [
+        [all(store.find(f, {**fields, "shape": list(shape)}) for f in functions) for functions in graphs]
+        for shape in shapes
+    ]
+
+
+def builds_for_shape(graphs: list[list[str]], stored: list[bool]) -> int:
+    """How many graphs a run builds for one UNet shape (svd_batch.engine.compiled.Compiler.request): none where the
+    preferred way is stored; the preferred one where another is; the quickest way's and the preferred one where
+    none is."""
+    if stored[0]:
+        return 0
+    if any(stored):
+        return len(graphs[0])
+    return len(graphs[-1]) + (len(graphs[0]) if len(graphs) > 1 else 0)
 
 
 def start_builders(config: Config, hardware: Hardware, jobs: list[Job], gpu: GpuInfo | None) -> BuildQueue | None:
     """Compiled-graph builders on standby, where this run will build some of its UNet's graphs: started before this
-    process imports torch, they import it while the model loads (svd_batch.engine.builders). One for each missing
-    graph and one for a VAE decoder, up to the number that run at once."""
+    process imports torch, they import it while the model loads (svd_batch.engine.builders). One for each graph the
+    run will build (svd_batch.engine.compiled.Compiler.request) and one for a VAE decoder, up to the number that run
+    at once."""
     hw = hardware
     if not (hw.compile_unet is CompileScope.full and hw.compile_artifacts and hw.compile_background) or (
         hw.compile_mode or not hw.compile_cache_dir
     ):
         return None
     identity = model_identity(config.model, hw.dtype)  # as the compiler keys its graphs
-    params = [job.params for job in jobs]
     graphs = hw.unet_graphs
     gpu_name = gpu.name if gpu else "cpu"
-    missing = missing_unet_graphs(hw.compile_cache_dir, identity, hw.dtype, hw.fast_paths, gpu_name, graphs, params)
-    if not missing:
+    stored = stored_unet_graphs(
+        hw.compile_cache_dir, identity, hw.dtype, hw.fast_paths, gpu_name, graphs, [job.params for job in jobs]
+    )
+    builds = sum(builds_for_shape(graphs, choices) for choices in stored)
+    if not builds:
         return None
     queue = BuildQueue()
-    queue.start_standby(missing + 1, Path(hw.compile_cache_dir).expanduser() / "artifacts" / "standby.log")
+    queue.start_standby(builds + 1, Path(hw.compile_cache_dir).expanduser() / "artifacts" / "standby.log")
     return queue
 
 

@@ -75,6 +75,12 @@ def unet_graph_names(parts: int) -> list[str]:
     return [unet_part_name(index, parts) for index in range(parts)] if parts > 1 else ["unet"]
 
 
+def unet_graph_choices(parts: int) -> list[list[str]]:
+    """The ways a run may find the whole UNet stored, the one it prefers first: as one graph, or (where a cold start
+    builds it in `parts` > 1 parts first) as those parts."""
+    return [["unet"], unet_graph_names(parts)] if parts > 1 else [["unet"]]
+
+
 def attention_fields(paths: FastPaths) -> dict[str, str]:
     """FlashAttention-4's installed version, for a UNet whose fast paths ask for it: where it is missing the graph is
     built with torch's attention instead, which is not the graph to load once it is installed."""

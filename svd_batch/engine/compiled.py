@@ -41,7 +41,7 @@ from svd_batch.engine.artifacts import (
     artifact_key,
     attention_fields,
     environment_fields,
-    unet_graph_names,
+    unet_graph_choices,
 )
 from svd_batch.engine.builders import STANDBY_FLAG, Build, BuildQueue
 from svd_batch.engine.hardware import FastPaths
@@ -121,6 +121,11 @@ LOAD_FRIENDLY_INDUCTOR_OPTIONS = {
     # compiles it in every process that loads the artifact and times both at the first call (0.6 s of loading and
     # ~0.5 s of the first step in the warm start's profiles); the norms take ~0.1 ms a call.
     "dynamic_scale_rblock": False,
+    # Pointwise kernels launched with inductor's heuristic configuration instead of the best of 2 (1-D) or 6 (2-D)
+    # timed on the GPU at their first run: the first compiled video of a cold start paid 26.7 s of such timing (UNet
+    # and VAE decoders); without it the warm-up video took 20.3 s instead of 39.3 s, and the steady video 10.50 s
+    # against 10.55 s, frames within 1 level of each other (H200, `h200-2026-12-02g` calls 4 and 7).
+    "triton.autotune_pointwise": False,
 }
 
 
@@ -129,8 +134,14 @@ def inductor_options(settings: CompileSettings) -> dict[str, Any]:
     profile's own."""
     from torch._inductor import config
 
-    options = {name: value for name, value in LOAD_FRIENDLY_INDUCTOR_OPTIONS.items() if hasattr(config, name)}
+    options = {name: value for name, value in LOAD_FRIENDLY_INDUCTOR_OPTIONS.items() if _has_option(config, name)}
     return {**options, **settings.inductor}
+
+
+def _has_option(config, name: str) -> bool:
+    """Whether inductor's config has `name` ("triton.autotune_pointwise": its `triton` section's option)."""
+    section, _, option = name.rpartition(".")
+    return hasattr(getattr(config, section, None) if section else config, option)
 
 
 def signature_of(args: tuple) -> tuple:
@@ -186,19 +197,26 @@ class Compiler:
     # --- installing ---------------------------------------------------------------------------------------------
 
     def call(
-        self, function: str, module: torch.nn.Module, config_source: Any, parts: tuple[str, ...] | None = None
+        self,
+        function: str,
+        module: torch.nn.Module,
+        config_source: Any,
+        graphs: tuple[tuple[str, ...], ...] | None = None,
     ) -> CompiledCall:
-        """`function(module, ...)` through its compiled graph; `parts`: the functions whose graphs, run one after the
-        other, make it (the UNet's parts); by default `function`'s own."""
-        call = CompiledCall(self, function, module, _config_of(config_source), parts or (function,))
+        """`function(module, ...)` through its compiled graph. `graphs`: the ways to compile it, the preferred first,
+        each as the functions whose graphs run one after the other (the UNet: whole, or in parts); by default
+        `function`'s own graph."""
+        call = CompiledCall(self, function, module, _config_of(config_source), graphs)
         self.calls[function] = call
         return call
 
     def install_unet(self, unet: torch.nn.Module, parts: int = 1) -> None:
         """`unet(...)` dispatches to the compiled graph for its input signature, or runs eagerly until it exists.
-        With `parts` > 1, to the graphs of that many consecutive parts of its forward (svd_batch.engine.unet_parts),
-        built at once by as many builders."""
-        call = self.call("unet", unet, unet, tuple(unet_graph_names(parts)))
+        With `parts` > 1, a cold start builds the forward as that many consecutive graphs at once (one builder
+        each: svd_batch.engine.unet_parts), which take over first, and the whole graph after them, which takes
+        over once built and is what later runs load (one graph loads and first-runs faster than its parts)."""
+        graphs = tuple(tuple(functions) for functions in unet_graph_choices(parts))
+        call = self.call("unet", unet, unet, graphs)
 
         def forward(self_, sample, timestep, encoder_hidden_states, added_time_ids, return_dict: bool = True):
             out = call(sample, timestep, encoder_hidden_states, added_time_ids)
@@ -217,25 +235,36 @@ class Compiler:
     # --- finding or building artifacts ---------------------------------------------------------------------------
 
     def request(self, call: CompiledCall, signature: tuple, args: tuple) -> Callable | None:
-        """The compiled function for this call and signature if its artifacts exist (or, without background
-        builds, once built here); otherwise starts building the missing ones and returns None (the call runs
-        eagerly)."""
-        keys = {function: self.key(call, signature, function) for function in call.parts}
-        compiled = {function: self.load(key) for function, (key, _) in keys.items()}
-        compiled = {function: graph for function, graph in compiled.items() if graph is not None}
-        missing = [function for function in call.parts if function not in compiled]
-        if missing and not self.settings.background:
-            for function in missing:
-                compiled[function] = self.build_here(call, function, *keys[function], args)
-        elif missing:
-            self._start_builds(call, signature, keys, missing, compiled)
-            return None
-        return call.assemble(compiled)
+        """The compiled function for this call and signature: the preferred graph where its artifacts are stored,
+        else another that is (the preferred one then builds in the background and takes over once built). Without
+        any: built here (compile_background=false: the preferred one), or in the background (the quickest to build
+        first, then the preferred one), returning None meanwhile (the call runs eagerly)."""
+        if not self.settings.background:
+            functions = call.graphs[0]
+            compiled = {}
+            for function, (key, fields) in self._graph_keys(call, signature, functions).items():
+                loaded = self.load(key)
+                compiled[function] = self.build_here(call, function, key, fields, args) if loaded is None else loaded
+            call.loaded_rank[signature] = 0
+            return call.assemble(functions, compiled)
+        for rank, functions in enumerate(call.graphs):
+            keys = self._graph_keys(call, signature, functions)
+            if not all(self._stored(key) for key, _ in keys.values()):
+                continue
+            compiled = {function: self.load(key) for function, (key, _) in keys.items()}
+            if any(graph is None for graph in compiled.values()):
+                continue  # an artifact that did not load was removed: it builds again
+            if rank > 0:
+                self._queue_graph(call, signature, 0, later=True)
+            call.loaded_rank[signature] = rank
+            return call.assemble(functions, compiled)
+        self._queue_builds(call, signature)
+        return None
 
     def build_ahead(self, function: str, args: tuple) -> bool:
         """Starts building `function`'s graphs for `args` now, as the first call with them would (the calls a video
         will make: svd_batch.engine.pipeline.VideoGenerator.graph_arguments), where builds run in the background and
-        no artifact for them is stored: the builds start with the run instead of at the first video's call, which
+        the preferred graph is not stored: the builds start with the run instead of at the first video's call, which
         came 28 s (UNet) and 47 s (VAE decoder) after a cold command's start on the H200 (`h200-2026-12-02f`).
         Returns whether it started any."""
         call = self.calls.get(function)
@@ -244,27 +273,33 @@ class Compiler:
         signature = signature_of(args)
         if signature in call.requested:
             return False
-        keys = {function: self.key(call, signature, function) for function in call.parts}
-        missing = [f for f, (key, _) in keys.items() if key not in self._loading and self.store.meta(key) is None]
-        if not missing:
-            return False  # loading or stored: loaded at the first call (one that does not load is rebuilt then)
+        stored = [
+            all(self._stored(key) for key, _ in self._graph_keys(call, signature, functions).values())
+            for functions in call.graphs
+        ]
+        if stored[0]:
+            return False  # loaded at the first call (one that does not load is built again then)
+        if any(stored):  # the first call loads it; the preferred graph builds for later videos and runs
+            return self._queue_graph(call, signature, 0, later=True)
         call.requested.add(signature)
-        self._start_builds(call, signature, keys, missing, {})
+        self._queue_builds(call, signature)
         return True
 
-    def _start_builds(
-        self,
-        call: CompiledCall,
-        signature: tuple,
-        keys: dict[str, tuple[str, dict[str, Any]]],
-        missing: list[str],
-        compiled: dict[str, Callable],
-    ) -> None:
-        """Queues the background builds of the `missing` parts of `call`'s graph for `signature` (each key once, for
-        any number of callers); `poll` hands the graph over once they are all done."""
-        for function in missing:
-            key, fields = keys[function]
-            if key in self.waiting:
+    def _queue_builds(self, call: CompiledCall, signature: tuple) -> None:
+        """Nothing stored: the quickest graph to build (the last way), then the preferred one (the first)."""
+        self._queue_graph(call, signature, len(call.graphs) - 1)
+        if len(call.graphs) > 1:
+            self._queue_graph(call, signature, 0, later=True)
+
+    def _queue_graph(self, call: CompiledCall, signature: tuple, rank: int, later: bool = False) -> bool:
+        """Queues the background builds of the missing artifacts of `call`'s graph `rank` for `signature` (each key
+        once, for any number of callers); `poll` hands the graph over once they are all done. Returns whether it
+        queued any."""
+        if any(g.call is call and g.signature == signature and g.rank == rank for g in self.pending):
+            return False
+        keys = self._graph_keys(call, signature, call.graphs[rank])
+        for function, (key, fields) in keys.items():
+            if key in self.waiting or self.store.meta(key) is not None:
                 continue
             spec = {
                 "key": key,
@@ -274,14 +309,24 @@ class Compiler:
                 "signature": [list(s) for s in signature],
                 "settings": _settings_to_json(self.settings),
             }
-            self.waiting[key] = self.queue.submit(key, spec, self.store)
+            self.waiting[key] = self.queue.submit(key, spec, self.store, later=later)
             log.info(
-                "compiling %s for %s in the background; videos render eagerly until it is ready (log: %s)",
+                "compiling %s for %s in the background; %s (log: %s)",
                 function,
                 _describe_signature(signature),
+                "it takes over once built, and later runs load it"
+                if later
+                else "videos render eagerly until it is ready",
                 self.store.log_path(key),
             )
-        self.pending.append(PendingGraph(call, signature, {f: key for f, (key, _) in keys.items()}, compiled))
+        self.pending.append(PendingGraph(call, signature, rank, {f: key for f, (key, _) in keys.items()}))
+        return True
+
+    def _graph_keys(self, call: CompiledCall, signature: tuple, functions: tuple[str, ...]) -> dict[str, tuple]:
+        return {function: self.key(call, signature, function) for function in functions}
+
+    def _stored(self, key: str) -> bool:
+        return key in self._loading or self.store.meta(key) is not None
 
     def key(self, call: CompiledCall, signature: tuple, function: str | None = None) -> tuple[str, dict[str, Any]]:
         """The artifact key of `function` (by default the call's own; or one of its parts) for the call's
@@ -298,16 +343,22 @@ class Compiler:
         for the GPU). Returns the keys."""
         started = []
         for call in self.calls.values():
-            for function in call.parts:
-                fields = key_fields(self.settings, function, call.module_config, ())
-                del fields["signature"]  # found by shape: the rest of the signature is the call's to check, by key
-                kind = "unet" if module_kind(function) == "unet" else function  # the UNet's graphs: its input's shape
-                for shape in sorted(shapes.get(kind, ())):
-                    for meta in self.store.find(function, {**fields, "shape": list(shape)}):
-                        if meta["key"] not in self._loading:
-                            self._loading[meta["key"]] = self._load_on_loader(meta["key"])
-                            started.append(meta["key"])
+            kind = "unet" if module_kind(call.function) == "unet" else call.function  # the UNet's graphs: its input
+            for shape in sorted(shapes.get(kind, ())):
+                for functions in call.graphs:  # the preferred way that is stored
+                    found = [self.store.find(f, {**self._lookup(call, f), "shape": list(shape)}) for f in functions]
+                    if all(found):
+                        for meta in (meta for metas in found for meta in metas):
+                            if meta["key"] not in self._loading:
+                                self._loading[meta["key"]] = self._load_on_loader(meta["key"])
+                                started.append(meta["key"])
+                        break
         return started
+
+    def _lookup(self, call: CompiledCall, function: str) -> dict[str, Any]:
+        fields = key_fields(self.settings, function, call.module_config, ())
+        del fields["signature"]  # found by shape: the rest of the signature is the call's to check, by key
+        return fields
 
     def load(self, key: str) -> Callable | None:
         """The artifact's compiled function, or None where it is missing or does not load (then removed, to be
@@ -389,17 +440,30 @@ class Compiler:
 
     def poll(self) -> None:
         """Hands each graph whose builds are all done to its call (called between videos, so no video mixes eager
-        and compiled)."""
+        and compiled), unless the call already runs a graph it prefers."""
         for key in [key for key, build in self.waiting.items() if build.done]:
             del self.waiting[key]
-        for graph in [g for g in self.pending if not any(key in self.waiting for key in g.keys.values())]:
+        ready = [g for g in self.pending if not any(key in self.waiting for key in g.keys.values())]
+        for graph in sorted(ready, key=lambda g: g.rank):  # a preferred graph first: the others are not loaded then
             self.pending.remove(graph)
-            for function, key in graph.keys.items():
-                if function not in graph.compiled:
-                    compiled = self.load(key)
-                    graph.compiled[function] = self._failed(function, key, graph.call) if compiled is None else compiled
-            log.info("compiled %s is ready (asked for %.0f s ago)", graph.call.function, time.time() - graph.asked)
-            graph.call.loaded[graph.signature] = graph.call.assemble(graph.compiled)
+            call, signature = graph.call, graph.signature
+            running = call.loaded_rank.get(signature)
+            if running is not None and running <= graph.rank:
+                continue
+            compiled = {function: self.load(key) for function, key in graph.keys.items()}
+            failed = [function for function, loaded in compiled.items() if loaded is None]
+            if failed and running is not None:  # keep the graph that runs
+                for function in failed:
+                    self._log_failure(graph.keys[function])
+                continue
+            for function in failed:
+                self._log_failure(graph.keys[function])
+                compiled[function] = self.jit(function, call.module)
+            parts = f" ({len(compiled)} parts)" if len(compiled) > 1 else ""
+            log.info("compiled %s%s is ready (asked for %.0f s ago)", call.function, parts, time.time() - graph.asked)
+            call.loaded[signature] = call.assemble(call.graphs[graph.rank], compiled)
+            call.loaded_rank[signature] = graph.rank
+            call.ran.discard(signature)  # a new graph: its first run tunes its kernels
         self.queue.start_ready()
 
     def tune_unused(self) -> None:
@@ -424,7 +488,7 @@ class Compiler:
         accelerator.synchronize(torch.device(self.settings.device))
         log.info("tuned %d compiled graph(s) for later runs in %.1f s", len(untuned), time.perf_counter() - started)
 
-    def _failed(self, function: str, key: str, call: CompiledCall) -> Callable:
+    def _log_failure(self, key: str) -> None:
         build = self.queue.builds.get(key)
         log.warning(
             "building %s failed (exit %s). Last lines of %s:\n%s",
@@ -433,7 +497,6 @@ class Compiler:
             self.store.log_path(key),
             _tail(self.store.log_path(key)),
         )
-        return self.jit(function, call.module)
 
     def used_artifacts(self) -> list[dict[str, Any]]:
         """Metadata of the artifacts this run loaded."""
@@ -495,18 +558,19 @@ def without_reserializable_copies():
 
 @dataclass(eq=False)
 class PendingGraph:
-    """A call's compiled graph for one signature that waits for background builds of (some of) its parts."""
+    """A call's compiled graph (one of its ways, `rank` in `call.graphs`) for one signature that waits for
+    background builds of its artifacts."""
 
     call: CompiledCall
     signature: tuple
-    keys: dict[str, str]  # each part's artifact key, by function
-    compiled: dict[str, Callable]  # the parts loaded so far
+    rank: int
+    keys: dict[str, str]  # each function's artifact key
     asked: float = field(default_factory=time.time)
 
 
 class CompiledCall:
-    """`function(module, *args)`, through the compiled graph of the args' signature once it is loaded (the graphs
-    of its `parts`, one after the other, where it is cut into parts)."""
+    """`function(module, *args)`, through the compiled graph of the args' signature once it is loaded: one of
+    `graphs`, the ways to compile it (the UNet: whole, or in consecutive parts run one after the other)."""
 
     def __init__(
         self,
@@ -514,22 +578,23 @@ class CompiledCall:
         function: str,
         module: torch.nn.Module,
         module_config: dict,
-        parts: tuple[str, ...] | None = None,
+        graphs: tuple[tuple[str, ...], ...] | None = None,
     ):
         self.compiler = compiler
         self.function = function
-        self.parts = parts or (function,)
+        self.graphs = graphs or ((function,),)
         self.eager = FUNCTIONS[function][1]
         self.module = module
         self.module_config = module_config
         self.loaded: dict[tuple, Callable] = {}
+        self.loaded_rank: dict[tuple, int] = {}  # which of `graphs` each loaded one is
         self.requested: set[tuple] = set()
-        self.ran: set[tuple] = set()  # signatures run through a compiled graph (its kernels tuned)
+        self.ran: set[tuple] = set()  # signatures whose loaded graph has run (its kernels tuned)
 
-    def assemble(self, compiled: dict[str, Callable]) -> Callable:
-        """One function of (module, *args) from the parts' compiled functions: each part's outputs are the next
-        one's inputs."""
-        *earlier, last = (compiled[function] for function in self.parts)
+    @staticmethod
+    def assemble(functions: tuple[str, ...], compiled: dict[str, Callable]) -> Callable:
+        """One function of (module, *args) from the compiled `functions`, each one's outputs the next one's inputs."""
+        *earlier, last = (compiled[function] for function in functions)
         if not earlier:
             return last
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from svd_batch.config import AttentionBackend, CompileScope, ConfigError, HardwareConfig, Placement, Precision
 from svd_batch.engine.accelerator import GpuInfo, check_device, kind_of
-from svd_batch.engine.artifacts import unet_graph_names
+from svd_batch.engine.artifacts import unet_graph_choices
 
 # Measured SVD-XT peaks (25 frames, 576x1024, fp16, one H100): resident 15.1 GiB, model offload with decode chunk 8
 # 11.0 GiB, low-memory recipe 7.55 GiB. `auto` picks the fastest profile that fits the GPU's free memory.
@@ -140,11 +140,12 @@ class Hardware:
         return self.compile_unet is not CompileScope.none or self.compile_vae
 
     @property
-    def unet_graphs(self) -> list[str]:
-        """The compiled functions a whole compiled UNet is stored as (svd_batch.engine.compiled)."""
+    def unet_graphs(self) -> list[list[str]]:
+        """The ways the compiled UNet may be stored, the preferred first, each as its compiled functions
+        (svd_batch.engine.compiled)."""
         if self.step_cache_interval > 1:
-            return ["unet_full_step", "unet_shallow_step"]
-        return unet_graph_names(self.compile_unet_parts if self.unet_graphs_in_parts else 1)
+            return [["unet_full_step", "unet_shallow_step"]]
+        return unet_graph_choices(self.compile_unet_parts if self.unet_graphs_in_parts else 1)
 
     @property
     def unet_graphs_in_parts(self) -> bool:
