@@ -576,12 +576,37 @@ def test_a_cold_unet_in_parts_takes_over_part_by_part_then_whole_and_later_runs_
 
     store.remove(whole["key"])
     monkeypatch.undo()
-    monkeypatch.setattr(builders.Build, "start", start)
     built.clear()
+    monkeypatch.setattr(builders.Build, "start", lambda build, *_: built.append(build.spec["function"]))
     third = Compiler(settings)
     third.install_unet(tiny_unet(), parts=2)
     assert torch.allclose(denoise(third.calls["unet"].module), expected, atol=1e-5)
     assert third.calls["unet"].loaded_rank == {signature: 1} and built == ["unet"]  # the parts run; whole builds
+
+
+def test_failed_parts_wait_for_the_whole_graph_instead_of_compiling_in_process(settings, monkeypatch, caplog):
+    settings = dataclasses.replace(settings, background=True)
+    processes = {}
+
+    class Process:
+        returncode = None
+
+        def poll(self):
+            return self.returncode
+
+    def start(build, parallel, standby=None):  # nothing is built: each part's builder fails, the whole's runs on
+        build.process = processes[build.spec["function"]] = Process()
+
+    monkeypatch.setattr(builders.Build, "start", start)
+    monkeypatch.setattr(Compiler, "jit", lambda *_: pytest.fail("compiled in this process"))
+    compiler = Compiler(settings)
+    compiler.install_unet(tiny_unet(), parts=2)
+    denoise(compiler.calls["unet"].module)
+    for name in unet_graph_names(2):
+        processes[name].returncode = 1
+    compiler.poll()
+    assert not compiler.calls["unet"].loaded and "building unet_part1of2" in caplog.text  # eager until the whole
+    assert [g.rank for g in compiler.pending] == [0]
 
 
 def test_builders_at_once_follow_the_cpu_cores():

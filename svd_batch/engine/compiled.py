@@ -452,7 +452,8 @@ class Compiler:
                 continue
             compiled = {function: self.load(key) for function, key in graph.keys.items()}
             failed = [function for function, loaded in compiled.items() if loaded is None]
-            if failed and running is not None:  # keep the graph that runs
+            preferred_coming = any(g.call is call and g.signature == signature for g in self.pending)
+            if failed and (running is not None or preferred_coming):  # keep what runs, or wait for the other
                 for function in failed:
                     self._log_failure(graph.keys[function])
                 continue
