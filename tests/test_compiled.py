@@ -348,6 +348,8 @@ def test_builders_start_on_standby_only_where_the_plans_unet_graphs_are_not_all_
     queue = start_builders(config, empty.hardware, empty.jobs, None)
     try:
         assert len(queue.standby) == 2 and all(process.poll() is None for process in queue.standby)
+        niceness = [os.getpriority(os.PRIO_PROCESS, process.pid) for process in queue.standby]
+        assert niceness == [os.getpriority(os.PRIO_PROCESS, 0) + builders.BUILDER_NICENESS] * 2  # the run comes first
     finally:
         waiting = list(queue.standby)
         queue.close_standby()  # no spec: they exit
@@ -560,6 +562,10 @@ def test_a_cold_unet_in_parts_takes_over_part_by_part_then_whole_and_later_runs_
     assert parts.__name__ == "run_parts" and call.loaded_rank == {signature: 1}
     assert torch.allclose(denoise(unet), expected, atol=1e-5) and call.ran == {signature}
     held[0].returncode = 0
+    compiler.poll()  # the whole graph loads on the loader thread; the parts run meanwhile
+    [whole_key] = [key for key in compiler._loading if key.startswith("unet-")]
+    compiler._loading[whole_key].result()
+    assert call.loaded[signature] is parts
     compiler.poll()
     assert call.loaded[signature] is not parts and call.loaded_rank == {signature: 0} and not call.ran
     with caplog.at_level(logging.INFO, logger="svd_batch.engine.compiled"):

@@ -8,6 +8,7 @@ run can start them first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -21,12 +22,21 @@ from svd_batch.engine.artifacts import ArtifactStore
 
 BUILDER_MODULE = "svd_batch.engine.compiled"
 STANDBY_FLAG = "--standby"
+BUILDER_NICENESS = 10  # added to the run's own
 
 
 def default_build_limit(cpus: int | None = None) -> int:
     """How many builders run at once: one per 4 CPU cores, 2 to 4 (the UNet's parts and a VAE decoder on a 16-core
     machine). Each builder traces and lowers its graph on one core, and its kernels compile on the cores it gets."""
     return max(2, min(4, (cpus or os.cpu_count() or 2) // 4))
+
+
+def lower_priority(process: subprocess.Popen) -> None:
+    """A builder (and the compile workers it starts, which inherit it) yields the CPU to the run's own work (imports,
+    kernel launches) when every core is busy: four builders and their workers outnumber 16 cores."""
+    with contextlib.suppress(AttributeError, OSError):  # not on this platform, or the process has gone
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, process.pid, min(19, own + BUILDER_NICENESS))
 
 
 def builder_environment(parallel: int) -> dict[str, str]:
@@ -51,17 +61,17 @@ class BuildQueue:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("a") as log_file:
             for _ in range(min(count, self.limit) - len(self.standby)):
-                self.standby.append(
-                    subprocess.Popen(
-                        module_command(BUILDER_MODULE, STANDBY_FLAG),
-                        stdin=subprocess.PIPE,
-                        stdout=log_file,
-                        stderr=subprocess.STDOUT,
-                        env=builder_environment(self.limit),
-                        start_new_session=True,  # a Ctrl-C in the terminal reaches the run, which stops its builders
-                        text=True,
-                    )
+                process = subprocess.Popen(
+                    module_command(BUILDER_MODULE, STANDBY_FLAG),
+                    stdin=subprocess.PIPE,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    env=builder_environment(self.limit),
+                    start_new_session=True,  # a Ctrl-C in the terminal reaches the run, which stops its builders
+                    text=True,
                 )
+                lower_priority(process)
+                self.standby.append(process)
 
     def take_standby(self) -> subprocess.Popen | None:
         """A builder on standby that is still waiting, if any."""
@@ -142,6 +152,7 @@ class Build:
                 env=builder_environment(parallel),
                 start_new_session=True,  # a Ctrl-C in the terminal reaches the run, which stops its builders
             )
+        lower_priority(self.process)
 
 
 def _close(stream: IO | None) -> None:

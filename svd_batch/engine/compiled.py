@@ -445,11 +445,14 @@ class Compiler:
             del self.waiting[key]
         ready = [g for g in self.pending if not any(key in self.waiting for key in g.keys.values())]
         for graph in sorted(ready, key=lambda g: g.rank):  # a preferred graph first: the others are not loaded then
-            self.pending.remove(graph)
             call, signature = graph.call, graph.signature
             running = call.loaded_rank.get(signature)
             if running is not None and running <= graph.rank:
+                self.pending.remove(graph)
                 continue
+            if running is not None and not self._loaded_ahead(graph.keys.values()):
+                continue  # a better graph for a call that runs one already: handed over once loaded, not waited for
+            self.pending.remove(graph)
             compiled = {function: self.load(key) for function, key in graph.keys.items()}
             failed = [function for function, loaded in compiled.items() if loaded is None]
             preferred_coming = any(g.call is call and g.signature == signature for g in self.pending)
@@ -488,6 +491,13 @@ class Compiler:
                 call.ran.add(signature)
         accelerator.synchronize(torch.device(self.settings.device))
         log.info("tuned %d compiled graph(s) for later runs in %.1f s", len(untuned), time.perf_counter() - started)
+
+    def _loaded_ahead(self, keys) -> bool:
+        """Starts loading `keys` on the loader thread (where not under way); whether all are loaded."""
+        for key in keys:
+            if key not in self._loading:
+                self._loading[key] = self._load_on_loader(key)
+        return all(self._loading[key].done() for key in keys)
 
     def _log_failure(self, key: str) -> None:
         build = self.queue.builds.get(key)

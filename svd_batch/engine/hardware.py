@@ -17,10 +17,11 @@ from svd_batch.engine.artifacts import unet_graph_choices
 # 11.0 GiB, low-memory recipe 7.55 GiB. `auto` picks the fastest profile that fits the GPU's free memory.
 RESIDENT_MIN_GIB = 20.0
 OFFLOAD_MIN_GIB = 13.0
-# Compiling SVD-XT's UNet in the background while the first videos render took 186 s on one H100 (16 cores; the VAE
-# decoder 102 s beside it): `auto` compiles when the plan would keep the GPU busy longer than that anyway
-# (benchmarks/h100-2026-11-23c/).
-COMPILE_SECONDS = 190.0
+# Compiling SVD-XT's UNet in the background while the first videos render: 87 s from asking to running, in three parts
+# at once, plus ~10-14 s of its first compiled call timing kernels, on one H200 with 16 cores (the whole graph: 160 s;
+# benchmarks/h200-2026-12-02g/; 186 s on an H100, h100-2026-11-23c/). `auto` compiles when the plan would keep the GPU
+# busy longer than that anyway.
+COMPILE_SECONDS = 110.0
 
 
 @dataclass(frozen=True)
