@@ -513,23 +513,20 @@ class Compiler:
         """Metadata of the artifacts this run loaded."""
         return [meta for key in dict.fromkeys(self.loaded_keys) if (meta := self.store.meta(key))]
 
-    @property
-    def building(self) -> bool:
-        return bool(self.waiting)
-
     def wait(self, timeout_s: float | None = None) -> bool:
-        """Waits for every build this run started; True when none is left."""
+        """Waits for every build this run started and for its graph's hand-over (a better graph loads on the loader
+        thread first); True when none is left."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while self.waiting:
+        while self.waiting or self.pending:
             self.poll()
-            if not self.waiting or (deadline is not None and time.monotonic() > deadline):
+            if not (self.waiting or self.pending) or (deadline is not None and time.monotonic() > deadline):
                 break
             time.sleep(0.5)
-        return not self.waiting
+        return not (self.waiting or self.pending)
 
     def close(self, wait: bool = True) -> None:
         """Lets running builds finish and tunes them (the next run loads them ready), or stops them."""
-        if self.waiting and wait:
+        if (self.waiting or self.pending) and wait:
             log.info("finishing %d compiled graph(s) for later runs...", len(self.waiting))
             self.wait()
         if wait:
