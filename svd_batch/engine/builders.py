@@ -39,11 +39,22 @@ def lower_priority(process: subprocess.Popen) -> None:
         os.setpriority(os.PRIO_PROCESS, process.pid, min(19, own + BUILDER_NICENESS))
 
 
-def builder_environment(parallel: int) -> dict[str, str]:
+def start_builder(argument: str, log_file: IO, parallel: int, stdin: int | None = None) -> subprocess.Popen:
+    """`python -m svd_batch.engine.compiled ARGUMENT` (a spec's path, or the standby flag), writing to `log_file`, at a
+    lower CPU priority than this process, its kernel-compiling workers sharing the cores with `parallel` others."""
     env = module_environment()
-    # parallel builds share the CPU cores between their kernel-compiling workers
     env.setdefault("TORCHINDUCTOR_COMPILE_THREADS", str(max(1, (os.cpu_count() or 2) // parallel)))
-    return env
+    process = subprocess.Popen(
+        module_command(BUILDER_MODULE, argument),
+        stdin=stdin,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,  # a Ctrl-C in the terminal reaches the run, which stops its builders
+        text=True,
+    )
+    lower_priority(process)
+    return process
 
 
 class BuildQueue:
@@ -61,17 +72,7 @@ class BuildQueue:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with log_path.open("a") as log_file:
             for _ in range(min(count, self.limit) - len(self.standby)):
-                process = subprocess.Popen(
-                    module_command(BUILDER_MODULE, STANDBY_FLAG),
-                    stdin=subprocess.PIPE,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    env=builder_environment(self.limit),
-                    start_new_session=True,  # a Ctrl-C in the terminal reaches the run, which stops its builders
-                    text=True,
-                )
-                lower_priority(process)
-                self.standby.append(process)
+                self.standby.append(start_builder(STANDBY_FLAG, log_file, self.limit, stdin=subprocess.PIPE))
 
     def take_standby(self) -> subprocess.Popen | None:
         """A builder on standby that is still waiting, if any."""
@@ -134,8 +135,8 @@ class Build:
     def start(self, parallel: int, standby: subprocess.Popen | None = None) -> None:
         self.store.root.mkdir(parents=True, exist_ok=True)
         spec_path = self.store.root / f"{self.key}.spec.json"
-        spec_path.write_text(json.dumps({**self.spec, "started": time.time()}, indent=1))
         self.started = time.time()
+        spec_path.write_text(json.dumps({**self.spec, "started": self.started}, indent=1))
         if standby is not None:
             try:
                 standby.stdin.write(f"{spec_path}\n")
@@ -145,14 +146,7 @@ class Build:
             except OSError:  # it died since it was found waiting: a new builder instead
                 standby.kill()
         with self.store.log_path(self.key).open("w") as log_file:
-            self.process = subprocess.Popen(
-                module_command(BUILDER_MODULE, str(spec_path)),
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=builder_environment(parallel),
-                start_new_session=True,  # a Ctrl-C in the terminal reaches the run, which stops its builders
-            )
-        lower_priority(self.process)
+            self.process = start_builder(str(spec_path), log_file, parallel)
 
 
 def _close(stream: IO | None) -> None:

@@ -247,17 +247,17 @@ class Compiler:
                 compiled[function] = self.build_here(call, function, key, fields, args) if loaded is None else loaded
             call.loaded_rank[signature] = 0
             return call.assemble(functions, compiled)
-        for rank, functions in enumerate(call.graphs):
-            keys = self._graph_keys(call, signature, functions)
-            if not all(self._stored(key) for key, _ in keys.values()):
+        for rank, stored in enumerate(self._ways_stored(call, signature)):
+            if not stored:
                 continue
+            keys = self._graph_keys(call, signature, call.graphs[rank])
             compiled = {function: self.load(key) for function, (key, _) in keys.items()}
             if any(graph is None for graph in compiled.values()):
                 continue  # an artifact that did not load was removed: it builds again
             if rank > 0:
                 self._queue_graph(call, signature, 0, later=True)
             call.loaded_rank[signature] = rank
-            return call.assemble(functions, compiled)
+            return call.assemble(call.graphs[rank], compiled)
         self._queue_builds(call, signature)
         return None
 
@@ -273,10 +273,7 @@ class Compiler:
         signature = signature_of(args)
         if signature in call.requested:
             return False
-        stored = [
-            all(self._stored(key) for key, _ in self._graph_keys(call, signature, functions).values())
-            for functions in call.graphs
-        ]
+        stored = self._ways_stored(call, signature)
         if stored[0]:
             return False  # loaded at the first call (one that does not load is built again then)
         if any(stored):  # the first call loads it; the preferred graph builds for later videos and runs
@@ -325,8 +322,12 @@ class Compiler:
     def _graph_keys(self, call: CompiledCall, signature: tuple, functions: tuple[str, ...]) -> dict[str, tuple]:
         return {function: self.key(call, signature, function) for function in functions}
 
-    def _stored(self, key: str) -> bool:
-        return key in self._loading or self.store.meta(key) is not None
+    def _ways_stored(self, call: CompiledCall, signature: tuple) -> list[bool]:
+        """For each of the call's ways to compile it, whether all its artifacts are stored (or loading)."""
+        return [
+            all(key in self._loading or self.store.meta(key) is not None for key, _ in keys.values())
+            for keys in (self._graph_keys(call, signature, functions) for functions in call.graphs)
+        ]
 
     def key(self, call: CompiledCall, signature: tuple, function: str | None = None) -> tuple[str, dict[str, Any]]:
         """The artifact key of `function` (by default the call's own; or one of its parts) for the call's
